@@ -1,0 +1,900 @@
+//! The edge of the call engine: sockets, peer connections, timers and media pumps.
+//!
+//! One actor task owns the [`CallFsm`] and every resource. Everything else (HTTP look-up,
+//! signalling socket, peer-connection callbacks, timers) reports to it through one channel of
+//! [`Input`]s; the actor feeds the state machine and carries out the [`Action`]s it returns.
+//! Reports from superseded sockets, peer connections or timers carry an old generation number
+//! and are dropped.
+
+mod peer;
+mod signalling;
+
+pub use peer::IceTuning;
+
+use crate::api::ApiClient;
+use crate::error::CoreError;
+use crate::fsm::{Action, CallFsm, CallState, EndReason, Event, FsmTiming, PeerId, Timer};
+use crate::media::{FrameSource, MediaKind, MediaSink, SyntheticAudio, SyntheticVideo};
+use crate::observer::{Observable, Subscription};
+use crate::stats::{CallStats, StatsRecorder};
+use peer::{BuiltPeer, LocalTrack, PeerContext};
+use samtale_protocol::{
+    ClientMessage, EndReason as WireEndReason, JoinCode, PROTOCOL_VERSION, Resume, ServerMessage,
+    SignalPayload, Ticket, WsErrorCode,
+};
+use signalling::SignallingHandle;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use webrtc::peer_connection::{
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
+};
+
+/// Creates a frame source of a kind; called once per call and kind.
+pub type SourceFactory = Arc<dyn Fn(MediaKind, Instant) -> Box<dyn FrameSource> + Send + Sync>;
+
+/// Everything a call needs to know. `CallConfig::new(server_url)` gives sane defaults.
+#[derive(Clone)]
+pub struct CallConfig {
+    /// Base URL of the Samtale server (`https://…`).
+    pub server_url: String,
+    /// Local addresses for media sockets. `0.0.0.0:0` means every interface; tests on
+    /// loopback use `127.0.0.1:0`.
+    pub bind_addrs: Vec<String>,
+    /// ICE timing.
+    pub ice: IceTuning,
+    /// Reconnection timing.
+    pub timing: FsmTiming,
+    /// HTTP timeout for the code look-up.
+    pub http_timeout: Duration,
+    /// Send audio.
+    pub send_audio: bool,
+    /// Send video.
+    pub send_video: bool,
+    /// Where encoded frames come from (synthetic by default).
+    pub sources: SourceFactory,
+    /// Where received RTP goes (besides the statistics).
+    pub sink: Option<Arc<dyn MediaSink>>,
+}
+
+impl std::fmt::Debug for CallConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallConfig")
+            .field("server_url", &self.server_url)
+            .field("bind_addrs", &self.bind_addrs)
+            .field("ice", &self.ice)
+            .field("timing", &self.timing)
+            .field("send_audio", &self.send_audio)
+            .field("send_video", &self.send_video)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CallConfig {
+    /// Defaults for a server at `server_url`.
+    pub fn new(server_url: impl Into<String>) -> Self {
+        Self {
+            server_url: server_url.into(),
+            bind_addrs: vec!["0.0.0.0:0".to_owned()],
+            ice: IceTuning::default(),
+            timing: FsmTiming::default(),
+            http_timeout: Duration::from_secs(10),
+            send_audio: true,
+            send_video: true,
+            sources: Arc::new(|kind, origin| match kind {
+                MediaKind::Audio => Box::new(SyntheticAudio::new(origin)) as Box<dyn FrameSource>,
+                MediaKind::Video => Box::new(SyntheticVideo::new(origin)),
+            }),
+            sink: None,
+        }
+    }
+
+    /// Binds media sockets to loopback only (tests, the emulator's demo).
+    pub fn loopback(mut self) -> Self {
+        self.bind_addrs = vec!["127.0.0.1:0".to_owned()];
+        self
+    }
+}
+
+/// Messages to the actor.
+pub(crate) enum Input {
+    Leave,
+    Resolved(Result<Ticket, CoreError>),
+    Server(u64, ServerMessage),
+    SignallingClosed(u64, CoreError),
+    SignallingRefused(u64, WsErrorCode),
+    LocalCandidate(PeerId, u64, RTCIceCandidateInit),
+    PeerConnectionState(PeerId, u64, RTCPeerConnectionState),
+    PayloadTypes(PeerId, u64, Option<u8>, Option<u8>),
+    Timeout(Timer, u64),
+}
+
+/// A participant as the UI sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Participant {
+    /// Server-assigned id.
+    pub id: String,
+    /// Whether media with them is connected.
+    pub connected: bool,
+}
+
+struct Shared {
+    state: Observable<CallState>,
+    state_tx: watch::Sender<CallState>,
+    participants: Observable<Vec<Participant>>,
+    stats: Arc<StatsRecorder>,
+    my_id: Mutex<Option<String>>,
+    done: watch::Sender<bool>,
+}
+
+/// A call. Cheap to clone; every clone controls the same call.
+///
+/// Created with [`Call::join`] (citizen, code) or [`Call::join_with_ticket`] (staff): both return
+/// at once and the call proceeds in the background on the current Tokio runtime. Observe it with
+/// [`Call::subscribe`] or [`Call::watch`]; end it with [`Call::leave`].
+#[derive(Clone)]
+pub struct Call {
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Input>,
+}
+
+impl std::fmt::Debug for Call {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Call")
+            .field("state", &self.state())
+            .finish()
+    }
+}
+
+impl Call {
+    /// Joins with a code typed by the citizen. The code is checked offline first: a bad code
+    /// fails at once with [`crate::PublicError::BadCode`] and no network call is made.
+    /// Must be called within a Tokio runtime.
+    pub fn join(config: CallConfig, code: &str) -> Call {
+        let parsed = JoinCode::parse(code);
+        Self::start(config, Start::Code(parsed))
+    }
+
+    /// Joins with a ticket obtained elsewhere (staff ticket). Must be called within a Tokio
+    /// runtime.
+    pub fn join_with_ticket(config: CallConfig, ticket: Ticket) -> Call {
+        Self::start(config, Start::Ticket(Box::new(ticket)))
+    }
+
+    fn start(config: CallConfig, start: Start) -> Call {
+        let origin = Instant::now();
+        let (state_tx, _) = watch::channel(CallState::Idle);
+        let (done, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            state: Observable::new(CallState::Idle),
+            state_tx,
+            participants: Observable::new(Vec::new()),
+            stats: Arc::new(StatsRecorder::new(origin)),
+            my_id: Mutex::new(None),
+            done,
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let api = ApiClient::new(&config.server_url, config.http_timeout);
+        let fsm = CallFsm::new(config.timing.clone(), rand::random());
+        let actor = Actor {
+            config,
+            fsm,
+            shared: Arc::clone(&shared),
+            tx: tx.clone(),
+            api: None,
+            code: None,
+            ticket: None,
+            seat: None,
+            sig: None,
+            sig_ready: false,
+            sig_generation: 0,
+            outbox: Vec::new(),
+            peers: HashMap::new(),
+            peer_generation: 0,
+            timers: HashMap::new(),
+            timer_generation: 0,
+            hub: Arc::new(Mutex::new(BTreeMap::new())),
+            pumps: Vec::new(),
+            origin,
+        };
+        tokio::spawn(actor.run(rx, start, api));
+        Call { shared, tx }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> CallState {
+        self.shared.state_tx.borrow().clone()
+    }
+
+    /// Calls `observer` with the current state now, then with every change, on a core task.
+    /// Dropping the returned [`Subscription`] stops the calls.
+    pub fn subscribe(&self, observer: impl Fn(&CallState) + Send + Sync + 'static) -> Subscription {
+        self.shared.state.subscribe(observer)
+    }
+
+    /// Like [`Call::subscribe`] for the participant list.
+    pub fn subscribe_participants(
+        &self,
+        observer: impl Fn(&Vec<Participant>) + Send + Sync + 'static,
+    ) -> Subscription {
+        self.shared.participants.subscribe(observer)
+    }
+
+    /// The other participants now.
+    pub fn participants(&self) -> Vec<Participant> {
+        self.shared.participants.get()
+    }
+
+    /// A watch channel of the state, for async code.
+    pub fn watch(&self) -> watch::Receiver<CallState> {
+        self.shared.state_tx.subscribe()
+    }
+
+    /// Waits until `pred` holds for the state, or the call is over, or `limit` passes.
+    /// Returns the state at that moment.
+    pub async fn wait_for(&self, limit: Duration, pred: impl Fn(&CallState) -> bool) -> CallState {
+        let mut rx = self.watch();
+        let waited = tokio::time::timeout(limit, async {
+            loop {
+                {
+                    let s = rx.borrow_and_update();
+                    if pred(&s) || s.is_final() {
+                        return s.clone();
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    return rx.borrow().clone();
+                }
+            }
+        })
+        .await;
+        waited.unwrap_or_else(|_| self.state())
+    }
+
+    /// Statistics so far.
+    pub fn stats(&self) -> CallStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Our participant id, once seated.
+    pub fn participant_id(&self) -> Option<String> {
+        self.shared
+            .my_id
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Leaves the call (idempotent).
+    pub fn leave(&self) {
+        let _ = self.tx.send(Input::Leave);
+    }
+
+    /// Waits until every socket and peer connection of the call is closed.
+    pub async fn closed(&self) {
+        let mut rx = self.shared.done.subscribe();
+        let _ = rx.wait_for(|done| *done).await;
+    }
+}
+
+enum Start {
+    Code(Result<JoinCode, samtale_protocol::CodeError>),
+    Ticket(Box<Ticket>),
+}
+
+struct PeerEntry {
+    generation: u64,
+    pc: Arc<dyn PeerConnection>,
+    remote_description_set: bool,
+    pending_candidates: Vec<RTCIceCandidateInit>,
+}
+
+/// What the media pumps need about one peer.
+#[derive(Clone)]
+struct PeerMedia {
+    connected: bool,
+    audio: Option<(LocalTrack, Option<u8>)>,
+    video: Option<(LocalTrack, Option<u8>)>,
+}
+
+type Hub = Arc<Mutex<BTreeMap<PeerId, PeerMedia>>>;
+
+struct Actor {
+    config: CallConfig,
+    fsm: CallFsm,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Input>,
+    api: Option<ApiClient>,
+    code: Option<JoinCode>,
+    ticket: Option<Ticket>,
+    seat: Option<Resume>,
+    sig: Option<SignallingHandle>,
+    sig_ready: bool,
+    sig_generation: u64,
+    outbox: Vec<ClientMessage>,
+    peers: HashMap<PeerId, PeerEntry>,
+    peer_generation: u64,
+    timers: HashMap<Timer, (u64, tokio::task::JoinHandle<()>)>,
+    timer_generation: u64,
+    hub: Hub,
+    pumps: Vec<tokio::task::JoinHandle<()>>,
+    origin: Instant,
+}
+
+/// Messages kept while the signalling socket is down (candidates, answers).
+const OUTBOX_LIMIT: usize = 512;
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut rx: mpsc::UnboundedReceiver<Input>,
+        start: Start,
+        api: Result<ApiClient, CoreError>,
+    ) {
+        let first = match (start, api) {
+            (Start::Code(Err(e)), _) => Event::CodeRejected(CoreError::InvalidCode(e)),
+            (Start::Code(Ok(_)), Err(e)) => Event::CodeRejected(e),
+            (Start::Code(Ok(code)), Ok(api)) => {
+                self.code = Some(code);
+                self.api = Some(api);
+                Event::JoinWithCode
+            }
+            (Start::Ticket(ticket), api) => {
+                self.ticket = Some(*ticket);
+                self.api = api.ok();
+                Event::JoinWithTicket
+            }
+        };
+        self.feed(first).await;
+        self.start_pumps();
+        while !self.fsm.state().is_final() {
+            let Some(input) = rx.recv().await else { break };
+            self.on_input(input).await;
+        }
+        self.teardown().await;
+        // send_replace: stores the value even when nobody is subscribed yet.
+        self.shared.done.send_replace(true);
+    }
+
+    async fn feed(&mut self, event: Event) {
+        let actions = self.fsm.handle(event);
+        for action in actions {
+            self.execute(action).await;
+        }
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let state = self.fsm.state();
+        self.shared.state_tx.send_replace(state.clone());
+        self.shared.state.set(state);
+        let hub = lock(&self.hub);
+        let participants = self
+            .fsm
+            .peers()
+            .map(|id| Participant {
+                id: id.clone(),
+                connected: hub.get(id).map(|m| m.connected).unwrap_or(false),
+            })
+            .collect();
+        drop(hub);
+        self.shared.participants.set(participants);
+    }
+
+    async fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Leave => self.feed(Event::Leave).await,
+            Input::Resolved(Ok(ticket)) => {
+                self.shared.stats.resolved();
+                self.ticket = Some(ticket);
+                self.feed(Event::Resolved).await;
+            }
+            Input::Resolved(Err(e)) => self.feed(Event::ResolveFailed(e)).await,
+            Input::Server(generation, msg) if generation == self.sig_generation => {
+                self.on_server_message(msg).await
+            }
+            Input::SignallingClosed(generation, err) if generation == self.sig_generation => {
+                if let Some(sig) = self.sig.take() {
+                    sig.abort();
+                }
+                self.sig_ready = false;
+                self.feed(Event::SignallingDown(err)).await;
+            }
+            Input::SignallingRefused(generation, code) if generation == self.sig_generation => {
+                self.sig = None;
+                self.sig_ready = false;
+                log::info!("signalling refused: {code:?}");
+                let event = if signalling::refusal_needs_fresh_seat(code) {
+                    Event::ResumeRejected
+                } else if code == WsErrorCode::MeetingClosed && self.seat.is_some() {
+                    Event::MeetingEnded(EndReason::MeetingEnded)
+                } else {
+                    Event::SignallingRefused(CoreError::Signalling { code })
+                };
+                self.feed(event).await;
+            }
+            Input::LocalCandidate(peer, generation, init) => {
+                if self.peer_is_current(&peer, generation) {
+                    self.send(ClientMessage::Signal {
+                        to: peer,
+                        payload: SignalPayload::Candidate {
+                            candidate: init.candidate,
+                            sdp_mid: init.sdp_mid,
+                            sdp_mline_index: init.sdp_mline_index,
+                        },
+                    });
+                }
+            }
+            Input::PeerConnectionState(peer, generation, state) => {
+                if self.peer_is_current(&peer, generation) {
+                    self.on_peer_state(peer, generation, state).await;
+                }
+            }
+            Input::PayloadTypes(peer, generation, audio_pt, video_pt) => {
+                if self.peer_is_current(&peer, generation)
+                    && let Some(media) = lock(&self.hub).get_mut(&peer)
+                {
+                    if let Some((_, pt)) = media.audio.as_mut() {
+                        *pt = audio_pt;
+                    }
+                    if let Some((_, pt)) = media.video.as_mut() {
+                        *pt = video_pt;
+                    }
+                }
+            }
+            Input::Timeout(timer, generation) => {
+                if self.timers.get(&timer).map(|(g, _)| *g) == Some(generation) {
+                    self.timers.remove(&timer);
+                    self.feed(Event::Timeout(timer)).await;
+                }
+            }
+            Input::Server(..) | Input::SignallingClosed(..) | Input::SignallingRefused(..) => {
+                log::debug!("dropped news from a superseded signalling socket");
+            }
+        }
+    }
+
+    fn peer_is_current(&self, peer: &str, generation: u64) -> bool {
+        self.peers.get(peer).map(|p| p.generation) == Some(generation)
+    }
+
+    async fn on_server_message(&mut self, msg: ServerMessage) {
+        match msg {
+            ServerMessage::Welcome {
+                participant_id,
+                resume_secret,
+                resumed,
+                peers,
+                ..
+            } => {
+                self.shared.stats.welcomed();
+                *self.shared.my_id.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(participant_id.clone());
+                self.seat = Some(Resume {
+                    participant_id,
+                    resume_secret,
+                });
+                self.sig_ready = true;
+                let peers = peers.into_iter().map(|p| p.participant_id).collect();
+                self.feed(Event::SignallingUp { resumed, peers }).await;
+                for msg in std::mem::take(&mut self.outbox) {
+                    self.send(msg);
+                }
+            }
+            ServerMessage::PeerJoined { peer } => {
+                self.feed(Event::PeerJoined(peer.participant_id)).await
+            }
+            ServerMessage::PeerLeft { participant_id, .. } => {
+                self.feed(Event::PeerLeft(participant_id)).await
+            }
+            ServerMessage::Signal { from, payload } => self.on_signal(from, payload).await,
+            ServerMessage::MeetingEnded { reason } => {
+                let reason = match reason {
+                    WireEndReason::EndedByStaff => EndReason::MeetingEnded,
+                    WireEndReason::Expired => EndReason::MeetingExpired,
+                };
+                self.feed(Event::MeetingEnded(reason)).await;
+            }
+            ServerMessage::Error { code, .. } => log::info!("server error (non-fatal): {code:?}"),
+            ServerMessage::Pong { .. } => {}
+        }
+    }
+
+    async fn on_signal(&mut self, from: PeerId, payload: SignalPayload) {
+        if !self.peers.contains_key(&from) {
+            // A peer we do not know yet (its peer_joined may be lost to a reconnect): the server
+            // only relays between seats of this meeting, so take it as joined.
+            if matches!(payload, SignalPayload::Offer { .. }) {
+                self.feed(Event::PeerJoined(from.clone())).await;
+            }
+        }
+        let Some(entry) = self.peers.get(&from) else {
+            log::debug!("signal from an unknown peer dropped");
+            return;
+        };
+        let pc = Arc::clone(&entry.pc);
+        let result = match payload {
+            SignalPayload::Offer { sdp } => self.on_offer(&from, pc, sdp).await,
+            SignalPayload::Answer { sdp } => self.on_answer(&from, pc, sdp).await,
+            SignalPayload::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_mline_index,
+            } => {
+                let init = RTCIceCandidateInit {
+                    candidate,
+                    sdp_mid,
+                    sdp_mline_index,
+                    ..Default::default()
+                };
+                match self.peers.get_mut(&from) {
+                    Some(entry) if !entry.remote_description_set => {
+                        entry.pending_candidates.push(init);
+                        Ok(())
+                    }
+                    _ => pc
+                        .add_ice_candidate(init)
+                        .await
+                        .map_err(|e| CoreError::WebRtc(e.to_string())),
+                }
+            }
+        };
+        if let Err(e) = result {
+            log::warn!("negotiation with a peer failed: {e}");
+        }
+    }
+
+    async fn on_offer(
+        &mut self,
+        from: &str,
+        pc: Arc<dyn PeerConnection>,
+        sdp: String,
+    ) -> Result<(), CoreError> {
+        let offer =
+            RTCSessionDescription::offer(sdp).map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        pc.set_remote_description(offer)
+            .await
+            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        self.flush_candidates(from, &pc).await;
+        let answer = pc
+            .create_answer(None)
+            .await
+            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        let sdp = answer.sdp.clone();
+        pc.set_local_description(answer)
+            .await
+            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        self.send(ClientMessage::Signal {
+            to: from.to_owned(),
+            payload: SignalPayload::Answer { sdp },
+        });
+        Ok(())
+    }
+
+    async fn on_answer(
+        &mut self,
+        from: &str,
+        pc: Arc<dyn PeerConnection>,
+        sdp: String,
+    ) -> Result<(), CoreError> {
+        let answer =
+            RTCSessionDescription::answer(sdp).map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        pc.set_remote_description(answer)
+            .await
+            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        self.flush_candidates(from, &pc).await;
+        Ok(())
+    }
+
+    async fn flush_candidates(&mut self, peer: &str, pc: &Arc<dyn PeerConnection>) {
+        let pending = match self.peers.get_mut(peer) {
+            Some(entry) => {
+                entry.remote_description_set = true;
+                std::mem::take(&mut entry.pending_candidates)
+            }
+            None => return,
+        };
+        for init in pending {
+            if let Err(e) = pc.add_ice_candidate(init).await {
+                log::debug!("queued candidate rejected: {e}");
+            }
+        }
+    }
+
+    async fn on_peer_state(
+        &mut self,
+        peer: PeerId,
+        generation: u64,
+        state: RTCPeerConnectionState,
+    ) {
+        log::debug!("peer connection state: {state}");
+        match state {
+            RTCPeerConnectionState::Connected => {
+                self.shared.stats.connected();
+                let media = lock(&self.hub).get_mut(&peer).map(|m| {
+                    m.connected = true;
+                    m.clone()
+                });
+                if let Some(media) = media {
+                    // Look up the negotiated payload types off the actor task.
+                    let tx = self.tx.clone();
+                    let p = peer.clone();
+                    tokio::spawn(async move {
+                        let audio = match &media.audio {
+                            Some((t, _)) => peer::negotiated_payload_type(&t.sender).await,
+                            None => None,
+                        };
+                        let video = match &media.video {
+                            Some((t, _)) => peer::negotiated_payload_type(&t.sender).await,
+                            None => None,
+                        };
+                        let _ = tx.send(Input::PayloadTypes(p, generation, audio, video));
+                    });
+                }
+                self.feed(Event::MediaConnected(peer)).await;
+            }
+            RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed => {
+                if let Some(m) = lock(&self.hub).get_mut(&peer) {
+                    m.connected = false;
+                }
+                self.feed(Event::MediaDisconnected(peer)).await;
+            }
+            _ => {}
+        }
+    }
+
+    fn send(&mut self, msg: ClientMessage) {
+        if self.sig_ready
+            && let Some(sig) = &self.sig
+            && sig.send(msg.clone())
+        {
+            return;
+        }
+        if self.outbox.len() < OUTBOX_LIMIT {
+            self.outbox.push(msg);
+        } else {
+            log::warn!("signalling outbox full: message dropped");
+        }
+    }
+
+    async fn execute(&mut self, action: Action) {
+        match action {
+            Action::Resolve => {
+                let (Some(api), Some(code)) = (self.api.clone(), self.code.clone()) else {
+                    let _ = self.tx.send(Input::Resolved(Err(CoreError::Protocol(
+                        "no code to resolve".into(),
+                    ))));
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = api.resolve(&code).await;
+                    let _ = tx.send(Input::Resolved(result));
+                });
+            }
+            Action::OpenSignalling { resume } => self.open_signalling(resume),
+            Action::CreatePeer { peer, offer } => {
+                if let Err(e) = self.create_peer(&peer, offer).await {
+                    log::warn!("could not set up a peer connection: {e}");
+                    self.feed_boxed(Event::MediaDisconnected(peer)).await;
+                }
+            }
+            Action::ClosePeer(peer) => self.close_peer(&peer),
+            Action::StartTimer(timer, after) => {
+                self.timer_generation += 1;
+                let generation = self.timer_generation;
+                let tx = self.tx.clone();
+                let handle = tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    let _ = tx.send(Input::Timeout(timer, generation));
+                });
+                if let Some((_, old)) = self.timers.insert(timer, (generation, handle)) {
+                    old.abort();
+                }
+            }
+            Action::CancelTimer(timer) => {
+                if let Some((_, handle)) = self.timers.remove(&timer) {
+                    handle.abort();
+                }
+            }
+            Action::SendLeave => {
+                if let Some(sig) = &self.sig {
+                    sig.send(ClientMessage::Leave);
+                }
+            }
+            Action::Teardown => self.teardown().await,
+        }
+    }
+
+    /// Feeds an event from within `execute` (boxed to allow the recursion).
+    fn feed_boxed(
+        &mut self,
+        event: Event,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(self.feed(event))
+    }
+
+    fn open_signalling(&mut self, resume: bool) {
+        if let Some(old) = self.sig.take() {
+            old.abort();
+        }
+        self.sig_ready = false;
+        let Some(ticket) = &self.ticket else {
+            let _ = self.tx.send(Input::SignallingRefused(
+                self.sig_generation,
+                WsErrorCode::InvalidToken,
+            ));
+            return;
+        };
+        let hello = match (&self.seat, resume) {
+            (Some(seat), true) => ClientMessage::Hello {
+                v: PROTOCOL_VERSION,
+                token: None,
+                resume: Some(seat.clone()),
+            },
+            _ => {
+                // A fresh seat: our old peer connections belong to the old seat.
+                self.seat = None;
+                self.outbox.clear();
+                ClientMessage::Hello {
+                    v: PROTOCOL_VERSION,
+                    token: Some(ticket.join_token.clone()),
+                    resume: None,
+                }
+            }
+        };
+        self.sig_generation += 1;
+        self.sig = Some(signalling::open(
+            self.sig_generation,
+            ticket.signalling_url.clone(),
+            hello,
+            self.tx.clone(),
+        ));
+    }
+
+    async fn create_peer(&mut self, peer: &str, offer: bool) -> Result<(), CoreError> {
+        self.close_peer(peer);
+        self.peer_generation += 1;
+        let generation = self.peer_generation;
+        let ctx = PeerContext {
+            bind_addrs: self.config.bind_addrs.clone(),
+            ice: self.config.ice.clone(),
+            ice_servers: self
+                .ticket
+                .as_ref()
+                .map(|t| t.ice_servers.clone())
+                .unwrap_or_default(),
+            events: self.tx.clone(),
+            stats: Arc::clone(&self.shared.stats),
+            sink: self.config.sink.clone(),
+            send_audio: self.config.send_audio,
+            send_video: self.config.send_video,
+        };
+        let BuiltPeer { pc, audio, video } = peer::build(&ctx, peer, generation).await?;
+        lock(&self.hub).insert(
+            peer.to_owned(),
+            PeerMedia {
+                connected: false,
+                audio: audio.map(|t| (t, Some(peer::OPUS_PT))),
+                video: video.map(|t| (t, Some(peer::H264_PT))),
+            },
+        );
+        self.peers.insert(
+            peer.to_owned(),
+            PeerEntry {
+                generation,
+                pc: Arc::clone(&pc),
+                remote_description_set: false,
+                pending_candidates: Vec::new(),
+            },
+        );
+        if offer {
+            let desc = pc
+                .create_offer(None)
+                .await
+                .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+            let sdp = desc.sdp.clone();
+            pc.set_local_description(desc)
+                .await
+                .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+            self.send(ClientMessage::Signal {
+                to: peer.to_owned(),
+                payload: SignalPayload::Offer { sdp },
+            });
+        }
+        Ok(())
+    }
+
+    fn close_peer(&mut self, peer: &str) {
+        lock(&self.hub).remove(peer);
+        if let Some(entry) = self.peers.remove(peer) {
+            tokio::spawn(async move {
+                if let Err(e) = entry.pc.close().await {
+                    log::debug!("closing a peer connection: {e}");
+                }
+            });
+        }
+    }
+
+    fn start_pumps(&mut self) {
+        if self.fsm.state().is_final() {
+            return;
+        }
+        let kinds = [
+            (MediaKind::Audio, self.config.send_audio),
+            (MediaKind::Video, self.config.send_video),
+        ];
+        for (kind, enabled) in kinds {
+            if !enabled {
+                continue;
+            }
+            let source = (self.config.sources)(kind, self.origin);
+            let hub = Arc::clone(&self.hub);
+            let stats = Arc::clone(&self.shared.stats);
+            self.pumps.push(tokio::spawn(pump(source, hub, stats)));
+        }
+    }
+
+    async fn teardown(&mut self) {
+        for (_, (_, handle)) in self.timers.drain() {
+            handle.abort();
+        }
+        for pump in self.pumps.drain(..) {
+            pump.abort();
+        }
+        if let Some(sig) = self.sig.take() {
+            sig.close();
+        }
+        self.sig_ready = false;
+        lock(&self.hub).clear();
+        let peers: Vec<PeerEntry> = self.peers.drain().map(|(_, e)| e).collect();
+        for entry in peers {
+            if let Err(e) = entry.pc.close().await {
+                log::debug!("closing a peer connection: {e}");
+            }
+        }
+    }
+}
+
+/// Sends frames from `source` to every connected peer, at the source's pace.
+async fn pump(mut source: Box<dyn FrameSource>, hub: Hub, stats: Arc<StatsRecorder>) {
+    let kind = source.kind();
+    let mut ticker = tokio::time::interval(source.frame_interval());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        ticker.tick().await;
+        let targets: Vec<(LocalTrack, u8)> = lock(&hub)
+            .values()
+            .filter(|m| m.connected)
+            .filter_map(|m| match kind {
+                MediaKind::Audio => m.audio.clone(),
+                MediaKind::Video => m.video.clone(),
+            })
+            .filter_map(|(t, pt)| pt.map(|pt| (t, pt)))
+            .collect();
+        let Some(frame) = source.next_frame(Instant::now()) else {
+            continue;
+        };
+        for (track, pt) in targets {
+            let sample = rtc::media::Sample {
+                data: frame.data.clone(),
+                duration: frame.duration,
+                ..rtc::media::Sample::new(Instant::now())
+            };
+            match track
+                .track
+                .sample_writer(track.ssrc, pt)
+                .write_sample(&sample)
+                .await
+            {
+                Ok(()) => stats.frame_sent(kind),
+                Err(e) => log::trace!("write_sample: {e}"),
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

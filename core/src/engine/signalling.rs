@@ -1,0 +1,237 @@
+//! One signalling WebSocket: connect, `hello`, `welcome`, then relay messages both ways with
+//! keep-alive. Every socket has a generation number so the engine can ignore news from an old one.
+
+use super::Input;
+use crate::error::CoreError;
+use futures_util::{SinkExt, StreamExt};
+use samtale_protocol::{ClientMessage, MAX_WS_MESSAGE_BYTES, ServerMessage, WsErrorCode};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// How long connect + hello + welcome may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The engine's side of a socket task.
+pub(crate) struct SignallingHandle {
+    tx: mpsc::UnboundedSender<ClientMessage>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SignallingHandle {
+    /// Queues a message for sending. Returns false if the socket task is gone.
+    pub(crate) fn send(&self, msg: ClientMessage) -> bool {
+        self.tx.send(msg).is_ok()
+    }
+
+    /// Closes gracefully: queued messages (e.g. `leave`) are flushed, then a close frame.
+    /// The task ends by itself within a second.
+    pub(crate) fn close(self) {
+        let SignallingHandle { tx, task } = self;
+        drop(tx);
+        tokio::spawn(async move {
+            if timeout(Duration::from_secs(1), async { task.await.ok() })
+                .await
+                .is_err()
+            {
+                log::debug!("signalling task did not finish in time");
+            }
+        });
+    }
+
+    /// Aborts at once (the socket is dead or superseded).
+    pub(crate) fn abort(self) {
+        self.task.abort();
+    }
+}
+
+/// Opens a socket in the background. Reports to `events` tagged with `generation`.
+pub(crate) fn open(
+    generation: u64,
+    url: String,
+    hello: ClientMessage,
+    events: mpsc::UnboundedSender<Input>,
+) -> SignallingHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let reason = run(generation, &url, hello, rx, &events).await;
+        if let Some(reason) = reason {
+            let _ = events.send(Input::SignallingClosed(generation, reason));
+        }
+    });
+    SignallingHandle { tx, task }
+}
+
+enum Ended {
+    /// The engine closed the socket on purpose.
+    Closed,
+}
+
+/// Runs the socket; returns why it ended if the engine should be told.
+async fn run(
+    generation: u64,
+    url: &str,
+    hello: ClientMessage,
+    mut outbound: mpsc::UnboundedReceiver<ClientMessage>,
+    events: &mpsc::UnboundedSender<Input>,
+) -> Option<CoreError> {
+    crate::api::ensure_crypto_provider();
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_WS_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_WS_MESSAGE_BYTES));
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+    let (mut ws, _) = match tokio::time::timeout_at(deadline, connect).await {
+        Ok(Ok(ok)) => ok,
+        Ok(Err(e)) => return Some(CoreError::Network(format!("signalling connect: {e}"))),
+        Err(_) => return Some(CoreError::Network("signalling connect timed out".into())),
+    };
+    if let Err(e) = ws.send(Message::text(to_json(&hello))).await {
+        return Some(CoreError::Network(format!("signalling hello: {e}")));
+    }
+    // Wait for welcome (or a refusal).
+    let keepalive = loop {
+        let msg = match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => return Some(CoreError::Network("no welcome in time".into())),
+            Ok(None) => return Some(CoreError::Network("socket closed before welcome".into())),
+            Ok(Some(Err(e))) => return Some(CoreError::Network(format!("before welcome: {e}"))),
+            Ok(Some(Ok(m))) => m,
+        };
+        match parse(msg) {
+            Parsed::Message(ServerMessage::Error { code, fatal, .. }) if fatal => {
+                let _ = events.send(Input::SignallingRefused(generation, code));
+                return None;
+            }
+            Parsed::Message(m @ ServerMessage::Welcome { .. }) => {
+                let keepalive = match &m {
+                    ServerMessage::Welcome { keepalive_secs, .. } => *keepalive_secs,
+                    _ => 10,
+                };
+                if events.send(Input::Server(generation, m)).is_err() {
+                    return None;
+                }
+                break Duration::from_secs(keepalive.clamp(1, 60));
+            }
+            Parsed::Message(other) => {
+                return Some(CoreError::Protocol(format!(
+                    "expected welcome, got {}",
+                    kind_of(&other)
+                )));
+            }
+            Parsed::Skip => {}
+            Parsed::Invalid(why) => return Some(CoreError::Protocol(why)),
+            Parsed::Closed => return Some(CoreError::Network("closed before welcome".into())),
+        }
+    };
+
+    // In the meeting: relay both ways, ping regularly, and notice a dead socket.
+    let ping_every = (keepalive / 2).max(Duration::from_millis(500));
+    let mut ping_timer = tokio::time::interval(ping_every);
+    ping_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut ping_id: u64 = 0;
+    let mut last_heard = Instant::now();
+    let dead_after = keepalive * 2;
+    let ended = loop {
+        tokio::select! {
+            out = outbound.recv() => match out {
+                Some(msg) => {
+                    let leaving = matches!(msg, ClientMessage::Leave);
+                    if let Err(e) = ws.send(Message::text(to_json(&msg))).await {
+                        return Some(CoreError::Network(format!("send: {e}")));
+                    }
+                    if leaving {
+                        break Ended::Closed;
+                    }
+                }
+                None => break Ended::Closed,
+            },
+            incoming = ws.next() => {
+                let msg = match incoming {
+                    None => return Some(CoreError::Network("signalling socket closed".into())),
+                    Some(Err(e)) => return Some(CoreError::Network(format!("signalling: {e}"))),
+                    Some(Ok(m)) => m,
+                };
+                last_heard = Instant::now();
+                match parse(msg) {
+                    Parsed::Message(ServerMessage::Pong { .. }) | Parsed::Skip => {}
+                    Parsed::Message(ServerMessage::Error { code, fatal: true, .. }) => {
+                        let _ = events.send(Input::SignallingRefused(generation, code));
+                        return None;
+                    }
+                    Parsed::Message(m) => {
+                        let ended = matches!(m, ServerMessage::MeetingEnded { .. });
+                        if events.send(Input::Server(generation, m)).is_err() || ended {
+                            return None;
+                        }
+                    }
+                    Parsed::Invalid(why) => log::warn!("ignoring invalid server message: {why}"),
+                    Parsed::Closed => {
+                        return Some(CoreError::Network("server closed the socket".into()))
+                    }
+                }
+            }
+            _ = ping_timer.tick() => {
+                if last_heard.elapsed() > dead_after {
+                    return Some(CoreError::Network("no pong: signalling socket is dead".into()));
+                }
+                ping_id += 1;
+                if let Err(e) = ws.send(Message::text(to_json(&ClientMessage::Ping { id: ping_id }))).await {
+                    return Some(CoreError::Network(format!("ping: {e}")));
+                }
+            }
+        }
+    };
+    match ended {
+        Ended::Closed => {
+            let _ = timeout(Duration::from_millis(500), ws.close(None)).await;
+            None
+        }
+    }
+}
+
+enum Parsed {
+    Message(ServerMessage),
+    Skip,
+    Closed,
+    Invalid(String),
+}
+
+fn parse(msg: Message) -> Parsed {
+    match msg {
+        Message::Text(text) => match serde_json::from_str::<ServerMessage>(text.as_str()) {
+            Ok(m) => Parsed::Message(m),
+            // Never echo the text: it may contain SDP.
+            Err(e) => Parsed::Invalid(format!("not a v1 server message: {e}")),
+        },
+        Message::Close(_) => Parsed::Closed,
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Parsed::Skip,
+        Message::Binary(_) => Parsed::Invalid("binary frame".into()),
+    }
+}
+
+fn kind_of(m: &ServerMessage) -> &'static str {
+    match m {
+        ServerMessage::Welcome { .. } => "welcome",
+        ServerMessage::PeerJoined { .. } => "peer_joined",
+        ServerMessage::PeerLeft { .. } => "peer_left",
+        ServerMessage::Signal { .. } => "signal",
+        ServerMessage::Pong { .. } => "pong",
+        ServerMessage::MeetingEnded { .. } => "meeting_ended",
+        ServerMessage::Error { .. } => "error",
+    }
+}
+
+fn to_json(msg: &ClientMessage) -> String {
+    // Serialising these plain enums cannot fail; fall back to a harmless ping just in case.
+    serde_json::to_string(msg).unwrap_or_else(|_| r#"{"type":"ping","id":0}"#.to_owned())
+}
+
+/// Whether a refusal means "get a fresh seat" rather than "give up".
+pub(crate) fn refusal_needs_fresh_seat(code: WsErrorCode) -> bool {
+    matches!(
+        code,
+        WsErrorCode::ResumeRejected | WsErrorCode::InvalidToken
+    )
+}

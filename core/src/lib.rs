@@ -1,0 +1,27 @@
+//! Samtale core: the call engine behind the citizen apps.
+//!
+//! - [`code`]: join codes (offline check digit) — re-exported from `samtale-protocol`.
+//! - [`protocol`]: wire messages — re-exported from `samtale-protocol`.
+//! - [`fsm`]: the call state machine (pure, virtual-clock tested).
+//! - [`engine`]: the edge — HTTP, WebSocket, WebRTC peer connections, timers, media pumps.
+//! - [`media`]: the media seam (frame sources and sinks).
+//! - [`error`]: rich internal errors and the few public kinds, mapped in one place.
+//!
+//! No FFI here: the uniffi bindings wrap this crate.
+
+pub mod api;
+pub mod engine;
+pub mod error;
+pub mod fsm;
+pub mod media;
+pub mod observer;
+pub mod stats;
+
+pub use samtale_protocol::code;
+pub use samtale_protocol::wire as protocol;
+
+pub use engine::{Call, CallConfig, IceTuning, Participant};
+pub use error::{CoreError, PublicError};
+pub use fsm::{CallState, EndReason, FsmTiming};
+pub use observer::Subscription;
+pub use stats::CallStats;

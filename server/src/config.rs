@@ -1,0 +1,200 @@
+//! Server configuration.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+
+use samtale_protocol::IceServer;
+
+use crate::ServerError;
+use crate::clock::Clock;
+
+/// Shortest meeting lifetime a staff member may ask for, in minutes.
+pub const MIN_MEETING_TTL_MINUTES: u32 = 1;
+/// Longest meeting lifetime a staff member may ask for, in minutes (one week).
+pub const MAX_MEETING_TTL_MINUTES: u32 = 10_080;
+
+/// Everything [`crate::start`] needs. Build it with struct-update syntax from
+/// [`ServerConfig::default`]; only `staff_token` has no usable default.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:0` (an ephemeral port).
+    pub listen: SocketAddr,
+    /// SQLite database file, or `":memory:"` for a throw-away database. Default
+    /// `samtale.sqlite`.
+    pub db_path: String,
+    /// Bearer token of the staff API. Must not be empty.
+    pub staff_token: String,
+    /// Public base URL clients reach the server at, e.g. `https://samtale.example.dk` (a path
+    /// prefix is kept). If `None`, `http://{bound address}` is used. The ticket's
+    /// `signalling_url` is derived from it (`http` -> `ws`, `https` -> `wss`, plus
+    /// `/api/v1/signal`).
+    pub public_url: Option<String>,
+    /// Default meeting lifetime in minutes (1..=10080). Default 240.
+    pub meeting_ttl_minutes: u32,
+    /// Lifetime of a join token in seconds. Default 300.
+    pub token_ttl_secs: u64,
+    /// How long a dropped seat is kept for `resume`, in seconds. Default 30.
+    pub resume_grace_secs: u64,
+    /// Keep-alive interval announced to clients, in seconds; a socket silent for three times
+    /// this long is closed. Default 10.
+    pub keepalive_secs: u64,
+    /// Code look-ups a client address may make in a burst. Default 10.
+    pub lookup_burst: u32,
+    /// Seconds per refilled look-up token. Default 2.0.
+    pub lookup_refill_secs: f64,
+    /// ICE servers copied into every ticket. Default empty.
+    pub ice_servers: Vec<IceServer>,
+    /// Clock for meeting and token expiry. Default [`Clock::system`].
+    pub clock: Clock,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            db_path: "samtale.sqlite".to_owned(),
+            staff_token: String::new(),
+            public_url: None,
+            meeting_ttl_minutes: 240,
+            token_ttl_secs: 300,
+            resume_grace_secs: 30,
+            keepalive_secs: 10,
+            lookup_burst: 10,
+            lookup_refill_secs: 2.0,
+            ice_servers: Vec::new(),
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("listen", &self.listen)
+            .field("db_path", &self.db_path)
+            .field("staff_token", &"<redacted>")
+            .field("public_url", &self.public_url)
+            .field("meeting_ttl_minutes", &self.meeting_ttl_minutes)
+            .field("token_ttl_secs", &self.token_ttl_secs)
+            .field("resume_grace_secs", &self.resume_grace_secs)
+            .field("keepalive_secs", &self.keepalive_secs)
+            .field("lookup_burst", &self.lookup_burst)
+            .field("lookup_refill_secs", &self.lookup_refill_secs)
+            .field("ice_servers", &self.ice_servers)
+            .field("clock", &self.clock)
+            .finish()
+    }
+}
+
+impl ServerConfig {
+    /// Checks the values that do not depend on the bound address.
+    pub(crate) fn validate(&self) -> Result<(), ServerError> {
+        if self.staff_token.trim().is_empty() {
+            return Err(ServerError::Config(
+                "a staff token is required (it must not be empty)".into(),
+            ));
+        }
+        if !(MIN_MEETING_TTL_MINUTES..=MAX_MEETING_TTL_MINUTES).contains(&self.meeting_ttl_minutes)
+        {
+            return Err(ServerError::Config(format!(
+                "meeting_ttl_minutes must be within {MIN_MEETING_TTL_MINUTES}..={MAX_MEETING_TTL_MINUTES}"
+            )));
+        }
+        if self.token_ttl_secs == 0 || self.token_ttl_secs > 86_400 {
+            return Err(ServerError::Config(
+                "token_ttl_secs must be within 1..=86400".into(),
+            ));
+        }
+        if self.resume_grace_secs == 0 || self.resume_grace_secs > 86_400 {
+            return Err(ServerError::Config(
+                "resume_grace_secs must be within 1..=86400".into(),
+            ));
+        }
+        if self.keepalive_secs == 0 || self.keepalive_secs > 3_600 {
+            return Err(ServerError::Config(
+                "keepalive_secs must be within 1..=3600".into(),
+            ));
+        }
+        if self.lookup_burst == 0 {
+            return Err(ServerError::Config(
+                "lookup_burst must be at least 1".into(),
+            ));
+        }
+        if !(self.lookup_refill_secs.is_finite()
+            && self.lookup_refill_secs > 0.0
+            && self.lookup_refill_secs <= 86_400.0)
+        {
+            return Err(ServerError::Config(
+                "lookup_refill_secs must be a positive number of seconds (at most 86400)".into(),
+            ));
+        }
+        if let Some(url) = &self.public_url {
+            public_urls(url)?;
+        }
+        Ok(())
+    }
+}
+
+/// The base URL (no trailing slash) and the signalling URL derived from a public URL.
+pub(crate) fn public_urls(public_url: &str) -> Result<(String, String), ServerError> {
+    let bad = |why: &str| ServerError::Config(format!("public_url is not usable: {why}"));
+    let mut url = url::Url::parse(public_url.trim()).map_err(|e| bad(&e.to_string()))?;
+    let ws_scheme = match url.scheme() {
+        "http" => "ws",
+        "https" => "wss",
+        _ => return Err(bad("the scheme must be http or https")),
+    };
+    if url.host_str().is_none() {
+        return Err(bad("it has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it must not contain credentials"));
+    }
+    url.set_query(None);
+    url.set_fragment(None);
+    let prefix = url.path().trim_end_matches('/').to_owned();
+    url.set_path(&prefix);
+    let base = url.as_str().trim_end_matches('/').to_owned();
+    let authority_and_path = base
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .ok_or_else(|| bad("it has no authority"))?;
+    let signalling = format!("{ws_scheme}://{authority_and_path}/api/v1/signal");
+    Ok((base, signalling))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derives_signalling_url() {
+        let (base, ws) = public_urls("http://127.0.0.1:9000").expect("ok");
+        assert_eq!(base, "http://127.0.0.1:9000");
+        assert_eq!(ws, "ws://127.0.0.1:9000/api/v1/signal");
+        let (base, ws) = public_urls("https://samtale.example.dk/").expect("ok");
+        assert_eq!(base, "https://samtale.example.dk");
+        assert_eq!(ws, "wss://samtale.example.dk/api/v1/signal");
+        let (base, ws) = public_urls("https://example.dk:8443/kommune/samtale/?x=1").expect("ok");
+        assert_eq!(base, "https://example.dk:8443/kommune/samtale");
+        assert_eq!(ws, "wss://example.dk:8443/kommune/samtale/api/v1/signal");
+        assert!(public_urls("ftp://example.dk").is_err());
+        assert!(public_urls("not a url").is_err());
+    }
+
+    #[test]
+    fn validation() {
+        let ok = ServerConfig {
+            staff_token: "s".into(),
+            ..ServerConfig::default()
+        };
+        assert!(ok.validate().is_ok());
+        assert!(ServerConfig::default().validate().is_err());
+        let bad = ServerConfig {
+            lookup_refill_secs: f64::NAN,
+            ..ok.clone()
+        };
+        assert!(bad.validate().is_err());
+        assert!(!format!("{ok:?}").contains("staff_token: \"s\""));
+    }
+}

@@ -1,0 +1,274 @@
+//! HTTP handlers: staff API, code resolution, health check.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use axum::routing::{get, post};
+use samtale_protocol::{
+    CreateMeetingRequest, EndReason, IceServer, JoinCode, Meeting, MeetingList, MeetingState,
+    PROTOCOL_VERSION, ResolveRequest, Role, Ticket,
+};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::auth::{StaffToken, sha256};
+use crate::clock::Clock;
+use crate::config::{MAX_MEETING_TTL_MINUTES, MIN_MEETING_TTL_MINUTES};
+use crate::db::{Db, DbError};
+use crate::error::AppError;
+use crate::ids;
+use crate::rate_limit::RateLimiter;
+use crate::signalling::{self, Hub};
+
+/// Largest accepted HTTP request body. Every body of the API is a tiny JSON object.
+const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// Shared state of all handlers and socket tasks.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) db: Arc<Db>,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) limiter: RateLimiter,
+    pub(crate) staff: StaffToken,
+    pub(crate) clock: Clock,
+    pub(crate) default_ttl_minutes: u32,
+    pub(crate) token_ttl_secs: u64,
+    pub(crate) ice_servers: Vec<IceServer>,
+    pub(crate) signalling_url: String,
+    pub(crate) cancel: CancellationToken,
+    pub(crate) tracker: TaskTracker,
+}
+
+impl AppState {
+    /// Issues a single-use join ticket for a seat in `meeting_id`.
+    fn issue_ticket(&self, meeting_id: &str, role: Role) -> Result<Ticket, DbError> {
+        let now = self.clock.now_unix();
+        let token = ids::join_token();
+        let ttl = i64::try_from(self.token_ttl_secs).unwrap_or(i64::MAX);
+        let expires_at = now.saturating_add(ttl);
+        self.db
+            .insert_ticket(&sha256(token.as_bytes()), meeting_id, role, now, expires_at)?;
+        tracing::debug!(%meeting_id, role = %crate::db::role_str(role), "ticket issued");
+        Ok(Ticket {
+            protocol: PROTOCOL_VERSION,
+            meeting_id: meeting_id.to_owned(),
+            role,
+            signalling_url: self.signalling_url.clone(),
+            join_token: token,
+            token_expires_at: expires_at,
+            ice_servers: self.ice_servers.clone(),
+        })
+    }
+
+    /// Ends or expires an open meeting: stores it and closes every socket of the meeting.
+    /// Returns `false` if the meeting was not open.
+    pub(crate) fn close_meeting(
+        &self,
+        meeting_id: &str,
+        reason: EndReason,
+    ) -> Result<bool, DbError> {
+        let state = match reason {
+            EndReason::EndedByStaff => MeetingState::Ended,
+            EndReason::Expired => MeetingState::Expired,
+        };
+        let closed = self
+            .db
+            .close_meeting(meeting_id, state, self.clock.now_unix())?;
+        if closed {
+            let connected = self.hub.close_room(meeting_id, reason);
+            match reason {
+                EndReason::EndedByStaff => {
+                    tracing::info!(%meeting_id, connected, "meeting ended by staff");
+                }
+                EndReason::Expired => tracing::info!(%meeting_id, connected, "meeting expired"),
+            }
+        }
+        Ok(closed)
+    }
+
+    /// Marks every open meeting whose time has run out as expired. Returns how many.
+    pub(crate) fn expire_due(&self) -> Result<usize, DbError> {
+        let due = self.db.due_for_expiry(self.clock.now_unix())?;
+        let mut expired = 0;
+        for meeting_id in due {
+            if self.close_meeting(&meeting_id, EndReason::Expired)? {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+}
+
+/// The application's routes.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/api/v1/meetings", post(create_meeting).get(list_meetings))
+        .route(
+            "/api/v1/meetings/{meeting_id}",
+            get(get_meeting).delete(end_meeting),
+        )
+        .route("/api/v1/meetings/{meeting_id}/tickets", post(staff_ticket))
+        .route("/api/v1/join", post(resolve))
+        .route("/api/v1/signal", get(signalling::ws_handler))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+/// Proof that the request carried the staff token.
+struct Staff;
+
+impl FromRequestParts<Arc<AppState>> for Staff {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
+        if state.staff.check_header(header) {
+            Ok(Staff)
+        } else {
+            tracing::warn!(path = %parts.uri.path(), "staff request refused: missing or wrong token");
+            Err(AppError::Unauthorized)
+        }
+    }
+}
+
+/// Parses a request body that must be a JSON object (serde would also accept an array for a
+/// struct).
+fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
+    match serde_json::from_slice::<serde_json::Value>(body).ok()? {
+        value @ serde_json::Value::Object(_) => serde_json::from_value(value).ok(),
+        _ => None,
+    }
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn fallback() -> AppError {
+    AppError::NotFound
+}
+
+async fn create_meeting(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Meeting>), AppError> {
+    let request: CreateMeetingRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateMeetingRequest::default()
+    } else {
+        json_object(&body).ok_or(AppError::BadRequest(
+            "the body must be a JSON object like {\"ttl_minutes\": 120}",
+        ))?
+    };
+    let ttl = request.ttl_minutes.unwrap_or(state.default_ttl_minutes);
+    if !(MIN_MEETING_TTL_MINUTES..=MAX_MEETING_TTL_MINUTES).contains(&ttl) {
+        return Err(AppError::BadRequest("ttl_minutes must be within 1..=10080"));
+    }
+    let now = state.clock.now_unix();
+    let meeting = state.db.create_meeting(now, ttl)?;
+    tracing::info!(
+        meeting_id = %meeting.meeting_id,
+        ttl_minutes = ttl,
+        expires_at = meeting.expires_at,
+        "meeting created"
+    );
+    Ok((StatusCode::CREATED, Json(meeting.to_wire(now))))
+}
+
+async fn list_meetings(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+) -> Result<Json<MeetingList>, AppError> {
+    let now = state.clock.now_unix();
+    let meetings = state
+        .db
+        .list_open(now)?
+        .iter()
+        .map(|m| m.to_wire(now))
+        .collect();
+    Ok(Json(MeetingList { meetings }))
+}
+
+async fn get_meeting(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+    Path(meeting_id): Path<String>,
+) -> Result<Json<Meeting>, AppError> {
+    let now = state.clock.now_unix();
+    let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    Ok(Json(meeting.to_wire(now)))
+}
+
+async fn end_meeting(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+    Path(meeting_id): Path<String>,
+) -> Result<Json<Meeting>, AppError> {
+    let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    match meeting.effective_state(state.clock.now_unix()) {
+        MeetingState::Open => {}
+        MeetingState::Expired => {
+            // Its time ran out but the sweeper has not caught up yet: expire it now.
+            state.close_meeting(&meeting_id, EndReason::Expired)?;
+            return Err(AppError::Gone);
+        }
+        MeetingState::Ended => return Err(AppError::Gone),
+    }
+    if !state.close_meeting(&meeting_id, EndReason::EndedByStaff)? {
+        return Err(AppError::Gone);
+    }
+    let now = state.clock.now_unix();
+    let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    Ok(Json(meeting.to_wire(now)))
+}
+
+async fn staff_ticket(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+    Path(meeting_id): Path<String>,
+) -> Result<Json<Ticket>, AppError> {
+    let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    if meeting.effective_state(state.clock.now_unix()) != MeetingState::Open {
+        return Err(AppError::Gone);
+    }
+    Ok(Json(state.issue_ticket(&meeting_id, Role::Staff)?))
+}
+
+async fn resolve(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Json<Ticket>, AppError> {
+    // Every look-up costs a token, before anything about it is examined.
+    if let Err(retry_after_secs) = state.limiter.check(peer.ip()) {
+        tracing::warn!(retry_after_secs, "code look-up rate limited");
+        return Err(AppError::RateLimited { retry_after_secs });
+    }
+    let request: ResolveRequest = json_object(&body).ok_or(AppError::BadRequest(
+        "the body must be a JSON object like {\"code\": \"...\"}",
+    ))?;
+    let code = JoinCode::parse(&request.code)?;
+    let now = state.clock.now_unix();
+    let meeting_id = state
+        .db
+        .open_meeting_by_code(code.digits(), now)?
+        .ok_or_else(|| {
+            tracing::debug!("code look-up: no open meeting");
+            AppError::CodeUnavailable
+        })?;
+    let ticket = state.issue_ticket(&meeting_id, Role::Citizen)?;
+    tracing::info!(meeting_id = %meeting_id, "code resolved");
+    Ok(Json(ticket))
+}

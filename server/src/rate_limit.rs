@@ -1,0 +1,166 @@
+//! Per-address token buckets for code look-ups.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Mutex;
+
+use tokio::time::Instant;
+
+/// Largest number of addresses tracked at once. Beyond it, buckets that have refilled
+/// completely are forgotten first (they carry no information), then the least recently used.
+const MAX_TRACKED: usize = 65_536;
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Token-bucket limiter keyed by client address (IPv6 addresses by their /64 prefix, since
+/// one host usually owns a whole /64).
+#[derive(Debug)]
+pub(crate) struct RateLimiter {
+    burst: f64,
+    refill_secs: f64,
+    max_tracked: usize,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+}
+
+impl RateLimiter {
+    /// `burst` tokens at most, one token back every `refill_secs` seconds.
+    pub(crate) fn new(burst: u32, refill_secs: f64) -> Self {
+        Self::with_capacity(burst, refill_secs, MAX_TRACKED)
+    }
+
+    fn with_capacity(burst: u32, refill_secs: f64, max_tracked: usize) -> Self {
+        Self {
+            burst: f64::from(burst.max(1)),
+            refill_secs: if refill_secs.is_finite() && refill_secs > 0.0 {
+                refill_secs
+            } else {
+                1.0
+            },
+            max_tracked: max_tracked.max(1),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `addr`. `Err(secs)` says how many whole seconds (at least 1) to wait
+    /// before the next token is available.
+    pub(crate) fn check(&self, addr: IpAddr) -> Result<(), u64> {
+        self.check_at(addr, Instant::now())
+    }
+
+    fn check_at(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
+        let key = bucket_key(addr);
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if !buckets.contains_key(&key) && buckets.len() >= self.max_tracked {
+            self.evict(&mut buckets, now);
+        }
+        let bucket = buckets.entry(key).or_insert(Bucket {
+            tokens: self.burst,
+            updated: now,
+        });
+        bucket.tokens = self.refilled(bucket, now);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            let wait = (1.0 - bucket.tokens) * self.refill_secs;
+            // `as` saturates for floats; the value is small and positive here.
+            Err((wait.ceil() as u64).max(1))
+        }
+    }
+
+    fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        (bucket.tokens + elapsed / self.refill_secs).min(self.burst)
+    }
+
+    /// Forgets every bucket that is full again; if that frees nothing, the least recently used.
+    fn evict(&self, buckets: &mut HashMap<IpAddr, Bucket>, now: Instant) {
+        buckets.retain(|_, b| self.refilled(b, now) < self.burst);
+        if buckets.len() >= self.max_tracked {
+            let oldest = buckets
+                .iter()
+                .min_by_key(|(_, b)| b.updated)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                buckets.remove(&k);
+            }
+        }
+    }
+
+    /// Forgets buckets that have refilled completely. Called periodically.
+    pub(crate) fn prune(&self) {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        buckets.retain(|_, b| self.refilled(b, now) < self.burst);
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.buckets.lock().map(|b| b.len()).unwrap_or(0)
+    }
+}
+
+fn bucket_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+    use std::time::Duration;
+
+    #[test]
+    fn burst_then_refill() {
+        let rl = RateLimiter::new(3, 2.0);
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            assert_eq!(rl.check_at(ip, t0), Ok(()));
+        }
+        assert_eq!(rl.check_at(ip, t0), Err(2));
+        assert_eq!(rl.check_at(ip, t0 + Duration::from_millis(1500)), Err(1));
+        assert_eq!(rl.check_at(ip, t0 + Duration::from_millis(2100)), Ok(()));
+        // Another address is not affected.
+        assert_eq!(
+            rl.check_at(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), t0),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn ipv6_grouped_by_prefix() {
+        let a: IpAddr = "2001:db8:1:2::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().expect("ip");
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().expect("ip");
+        assert_eq!(bucket_key(a), bucket_key(b));
+        assert_eq!(bucket_key(mapped), IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)));
+    }
+
+    #[test]
+    fn memory_is_bounded() {
+        let rl = RateLimiter::with_capacity(2, 1.0, 100);
+        let t0 = Instant::now();
+        for i in 0..1_000u32 {
+            let ip = IpAddr::V4(Ipv4Addr::from(i));
+            let _ = rl.check_at(ip, t0);
+            let _ = rl.check_at(ip, t0);
+        }
+        assert!(rl.tracked() <= 100);
+        rl.prune();
+    }
+}

@@ -1,0 +1,494 @@
+//! `samtale-sim`: runs the real Samtale core without a phone.
+//!
+//! - `demo`: everything in one process with no set-up (server, caseworker bot, citizen).
+//! - `host`: create a meeting on a running server and stay in it as the caseworker.
+//! - `join`: join a meeting by code as a citizen.
+//! - `bench-join`: time join() -> first remote media packet over repeated runs.
+
+mod report;
+
+use clap::{Parser, Subcommand};
+use report::{Reporter, exit};
+use samtale_core::api::ApiClient;
+use samtale_core::{Call, CallConfig, CallState, CallStats};
+use serde_json::json;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "samtale-sim",
+    version,
+    about = "Samtale emulator: the real core, no phone"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start a server in-process, host a meeting, join it by code, exchange media, leave.
+    Demo {
+        /// Seconds of media after both are in the call.
+        #[arg(long, default_value_t = 4)]
+        seconds: u64,
+        /// JSON lines instead of a readable timeline.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a meeting on a server, print its code and stay in it as the caseworker.
+    Host {
+        /// Server base URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: String,
+        /// Staff token of that server.
+        #[arg(long, env = "SAMTALE_STAFF_TOKEN")]
+        token: String,
+        /// Stay this many seconds (0 = until Ctrl-C or the meeting ends).
+        #[arg(long, default_value_t = 0)]
+        seconds: u64,
+        /// Bind media to 127.0.0.1 only.
+        #[arg(long)]
+        loopback: bool,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Join a meeting by code as a citizen.
+    Join {
+        /// Server base URL, e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        server: String,
+        /// The join code, typed any way (`482 193 7750`).
+        #[arg(long)]
+        code: String,
+        /// Stay this many seconds in the call (0 = until Ctrl-C or the meeting ends).
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Bind media to 127.0.0.1 only.
+        #[arg(long)]
+        loopback: bool,
+        /// JSON lines.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Benchmark join() -> first remote media packet on loopback.
+    BenchJoin {
+        /// Number of joins.
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the async runtime: {e}");
+            return ExitCode::from(exit::FAILURE as u8);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo { seconds, json } => demo(seconds, Reporter::new(json)).await,
+            Command::Host {
+                server,
+                token,
+                seconds,
+                loopback,
+                json,
+            } => host(&server, &token, seconds, loopback, Reporter::new(json)).await,
+            Command::Join {
+                server,
+                code,
+                seconds,
+                loopback,
+                json,
+            } => join(&server, &code, seconds, loopback, Reporter::new(json)).await,
+            Command::BenchJoin { runs, json } => bench_join(runs, json).await,
+        }
+    });
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn config(server: &str, loopback: bool) -> CallConfig {
+    let config = CallConfig::new(server);
+    if loopback { config.loopback() } else { config }
+}
+
+/// Prints every state change of `call` as `who`.
+fn trace(call: &Call, who: &'static str, rep: &Reporter) -> samtale_core::Subscription {
+    let rep = rep.clone();
+    call.subscribe(move |s| rep.state(who, s))
+}
+
+fn is_up(s: &CallState) -> bool {
+    matches!(s, CallState::Waiting | CallState::InCall)
+}
+
+async fn start_local_server()
+-> Result<(samtale_server::RunningServer, tempfile::TempDir, String), String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let token = format!("demo-{:032x}", rand::random::<u128>());
+    let config = samtale_server::ServerConfig {
+        listen: "127.0.0.1:0".parse().map_err(|e| format!("{e}"))?,
+        db_path: dir
+            .path()
+            .join("samtale.sqlite")
+            .to_string_lossy()
+            .into_owned(),
+        staff_token: token.clone(),
+        // Everything comes from 127.0.0.1 here: let bench-join's repeated look-ups through.
+        lookup_burst: 10_000,
+        ..Default::default()
+    };
+    let server = samtale_server::start(config)
+        .await
+        .map_err(|e| format!("server: {e}"))?;
+    Ok((server, dir, token))
+}
+
+async fn demo(seconds: u64, rep: Reporter) -> i32 {
+    let (server, _dir, token) = match start_local_server().await {
+        Ok(v) => v,
+        Err(e) => {
+            rep.event("sim", "error", json!({"message": e}));
+            return exit::FAILURE;
+        }
+    };
+    let base = server.base_url();
+    rep.event("server", "listening", json!({"url": base}));
+    let result = demo_call(&base, &token, seconds, &rep).await;
+    server.shutdown().await;
+    rep.event("server", "stopped", json!({}));
+    result
+}
+
+async fn demo_call(base: &str, token: &str, seconds: u64, rep: &Reporter) -> i32 {
+    let api = match ApiClient::new(base, Duration::from_secs(10)) {
+        Ok(a) => a,
+        Err(e) => {
+            rep.event("sim", "error", json!({"message": e.to_string()}));
+            return exit::FAILURE;
+        }
+    };
+    let meeting = match api.create_meeting(token, None).await {
+        Ok(m) => m,
+        Err(e) => {
+            rep.event("caseworker", "error", json!({"message": e.to_string()}));
+            return exit::SERVER_ERROR;
+        }
+    };
+    rep.event(
+        "caseworker",
+        "meeting created",
+        json!({"code": meeting.code_display}),
+    );
+    let ticket = match api.staff_ticket(token, &meeting.meeting_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            rep.event("caseworker", "error", json!({"message": e.to_string()}));
+            return exit::SERVER_ERROR;
+        }
+    };
+    let staff = Call::join_with_ticket(config(base, true), ticket);
+    let _staff_trace = trace(&staff, "caseworker", rep);
+    let s = staff.wait_for(Duration::from_secs(20), is_up).await;
+    if !is_up(&s) {
+        return finish_failed(rep, "caseworker", &s);
+    }
+
+    let citizen = Call::join(config(base, true), &meeting.code_display);
+    let _citizen_trace = trace(&citizen, "citizen", rep);
+    let s = citizen
+        .wait_for(Duration::from_secs(20), |s| *s == CallState::InCall)
+        .await;
+    if s != CallState::InCall {
+        return finish_failed(rep, "citizen", &s);
+    }
+    let _ = staff
+        .wait_for(Duration::from_secs(10), |s| *s == CallState::InCall)
+        .await;
+    rep.event("sim", "media flowing", json!({"seconds": seconds}));
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+
+    let citizen_stats = citizen.stats();
+    let staff_stats = staff.stats();
+    citizen.leave();
+    citizen.closed().await;
+    staff.leave();
+    staff.closed().await;
+    summary(rep, &citizen_stats, &staff_stats)
+}
+
+fn finish_failed(rep: &Reporter, who: &str, state: &CallState) -> i32 {
+    match state {
+        CallState::Failed(err) => {
+            rep.event(who, "failed", json!({"why": report::explain(err)}));
+            report::exit_code(err)
+        }
+        other => {
+            rep.event(who, "timed out", json!({"state": other.name()}));
+            exit::FAILURE
+        }
+    }
+}
+
+fn summary(rep: &Reporter, citizen: &CallStats, staff: &CallStats) -> i32 {
+    let ok = citizen.audio_packets_received > 0
+        && citizen.video_packets_received > 0
+        && staff.audio_packets_received > 0
+        && staff.video_packets_received > 0;
+    if rep.json() {
+        println!(
+            "{}",
+            json!({"event": "summary", "ok": ok, "citizen": citizen, "caseworker": staff})
+        );
+    } else {
+        let ms = |v: Option<u64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
+        println!();
+        println!(
+            "Summary ({})",
+            if ok {
+                "call succeeded"
+            } else {
+                "MEDIA DID NOT FLOW BOTH WAYS"
+            }
+        );
+        println!(
+            "  citizen join -> code resolved      {}",
+            ms(citizen.resolved_ms)
+        );
+        println!(
+            "  citizen join -> in the meeting     {}",
+            ms(citizen.signalling_ms)
+        );
+        println!(
+            "  citizen join -> media connected    {}",
+            ms(citizen.connected_ms)
+        );
+        println!(
+            "  citizen join -> first remote audio {}",
+            ms(citizen.first_audio_ms)
+        );
+        println!(
+            "  citizen join -> first remote video {}",
+            ms(citizen.first_video_ms)
+        );
+        println!(
+            "  caseworker -> citizen: {} audio + {} video packets received",
+            citizen.audio_packets_received, citizen.video_packets_received
+        );
+        println!(
+            "  citizen -> caseworker: {} audio + {} video packets received",
+            staff.audio_packets_received, staff.video_packets_received
+        );
+    }
+    if ok { exit::OK } else { exit::FAILURE }
+}
+
+async fn host(server: &str, token: &str, seconds: u64, loopback: bool, rep: Reporter) -> i32 {
+    let api = match ApiClient::new(server, Duration::from_secs(10)) {
+        Ok(a) => a,
+        Err(e) => {
+            rep.event("caseworker", "error", json!({"message": e.to_string()}));
+            return report::exit_code(&e.public());
+        }
+    };
+    let meeting = match api.create_meeting(token, None).await {
+        Ok(m) => m,
+        Err(e) => {
+            rep.event("caseworker", "error", json!({"message": e.to_string()}));
+            return report::exit_code(&e.public());
+        }
+    };
+    let ticket = match api.staff_ticket(token, &meeting.meeting_id).await {
+        Ok(t) => t,
+        Err(e) => {
+            rep.event("caseworker", "error", json!({"message": e.to_string()}));
+            return report::exit_code(&e.public());
+        }
+    };
+    rep.event(
+        "caseworker",
+        "meeting created",
+        json!({"code": meeting.code_display, "meeting_id": meeting.meeting_id}),
+    );
+    let call = Call::join_with_ticket(config(server, loopback), ticket);
+    stay(call, "caseworker", seconds, &rep).await
+}
+
+async fn join(server: &str, code: &str, seconds: u64, loopback: bool, rep: Reporter) -> i32 {
+    let call = Call::join(config(server, loopback), code);
+    stay(call, "citizen", seconds, &rep).await
+}
+
+/// Stays in a call for `seconds` (0 = until Ctrl-C or the end), then leaves and reports.
+async fn stay(call: Call, who: &'static str, seconds: u64, rep: &Reporter) -> i32 {
+    let _trace = trace(&call, who, rep);
+    let s = call.wait_for(Duration::from_secs(60), is_up).await;
+    if !is_up(&s) {
+        return finish_failed(rep, who, &s);
+    }
+    let until_end = async {
+        let _ = call
+            .wait_for(Duration::from_secs(u64::MAX / 4), |s| s.is_final())
+            .await;
+    };
+    let limit = async {
+        if seconds == 0 {
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            tokio::time::sleep(Duration::from_secs(seconds)).await;
+        }
+    };
+    tokio::select! {
+        _ = until_end => {}
+        _ = limit => {}
+    }
+    let stats = call.stats();
+    call.leave();
+    call.closed().await;
+    let final_state = call.state();
+    if rep.json() {
+        println!(
+            "{}",
+            json!({"event": "summary", "who": who, "stats": stats, "state": final_state.name()})
+        );
+    } else {
+        println!();
+        println!(
+            "{who}: received {} audio + {} video packets; sent {} audio + {} video frames",
+            stats.audio_packets_received,
+            stats.video_packets_received,
+            stats.audio_frames_sent,
+            stats.video_frames_sent
+        );
+    }
+    match final_state {
+        CallState::Failed(err) => report::exit_code(&err),
+        _ => exit::OK,
+    }
+}
+
+async fn bench_join(runs: usize, json_out: bool) -> i32 {
+    let rep = Reporter::new(json_out);
+    let (server, _dir, token) = match start_local_server().await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return exit::FAILURE;
+        }
+    };
+    let base = server.base_url();
+    let result = bench_runs(&base, &token, runs.max(1), &rep).await;
+    server.shutdown().await;
+    match result {
+        Ok(samples) => {
+            let mut sorted = samples.clone();
+            sorted.sort_unstable();
+            let pct = |p: f64| {
+                let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+                sorted[idx.min(sorted.len() - 1)]
+            };
+            let (median, p95, min, max) =
+                (pct(0.5), pct(0.95), sorted[0], sorted[sorted.len() - 1]);
+            if json_out {
+                println!(
+                    "{}",
+                    json!({"runs": samples.len(), "samples_ms": samples, "median_ms": median, "p95_ms": p95, "min_ms": min, "max_ms": max})
+                );
+            } else {
+                println!(
+                    "bench-join: {} runs, join() -> first remote media packet",
+                    samples.len()
+                );
+                println!("  median {median} ms, p95 {p95} ms, min {min} ms, max {max} ms");
+                println!("  samples: {samples:?}");
+            }
+            exit::OK
+        }
+        Err(code) => code,
+    }
+}
+
+async fn bench_runs(base: &str, token: &str, runs: usize, rep: &Reporter) -> Result<Vec<u64>, i32> {
+    let api = ApiClient::new(base, Duration::from_secs(10)).map_err(|_| exit::FAILURE)?;
+    let meeting = api
+        .create_meeting(token, None)
+        .await
+        .map_err(|_| exit::SERVER_ERROR)?;
+    let ticket = api
+        .staff_ticket(token, &meeting.meeting_id)
+        .await
+        .map_err(|_| exit::SERVER_ERROR)?;
+    let staff = Call::join_with_ticket(config(base, true), ticket);
+    let s = staff.wait_for(Duration::from_secs(20), is_up).await;
+    if !is_up(&s) {
+        return Err(finish_failed(rep, "caseworker", &s));
+    }
+    let mut samples = Vec::with_capacity(runs);
+    for run in 0..runs {
+        let started = Instant::now();
+        let citizen = Call::join(config(base, true), &meeting.code);
+        let mut rx = citizen.watch();
+        // Wait for the first remote packet: poll stats on every state change and every 5 ms
+        // tick until a packet shows up or 20 s pass.
+        let first = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let st = citizen.stats();
+                if let Some(ms) = [st.first_audio_ms, st.first_video_ms]
+                    .into_iter()
+                    .flatten()
+                    .min()
+                {
+                    return Ok(ms);
+                }
+                if citizen.state().is_final() {
+                    return Err(citizen.state());
+                }
+                tokio::select! {
+                    _ = rx.changed() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(2)) => {}
+                }
+            }
+        })
+        .await;
+        match first {
+            Ok(Ok(ms)) => {
+                rep.event(
+                    "bench",
+                    "run",
+                    json!({"run": run + 1, "first_media_ms": ms}),
+                );
+                samples.push(ms);
+            }
+            Ok(Err(state)) => return Err(finish_failed(rep, "citizen", &state)),
+            Err(_) => {
+                rep.event(
+                    "bench",
+                    "timeout",
+                    json!({"run": run + 1, "after_ms": started.elapsed().as_millis() as u64}),
+                );
+                return Err(exit::FAILURE);
+            }
+        }
+        citizen.leave();
+        citizen.closed().await;
+        // The caseworker sees the citizen leave before the next run starts.
+        let _ = staff
+            .wait_for(Duration::from_secs(5), |s| *s == CallState::Waiting)
+            .await;
+    }
+    staff.leave();
+    staff.closed().await;
+    Ok(samples)
+}

@@ -1,0 +1,314 @@
+//! Shared helpers for the end-to-end tests: a real server on loopback (optionally behind a TCP
+//! proxy whose connections a test can cut), real cores, and condition waits with deadlines.
+
+use samtale_core::api::ApiClient;
+use samtale_core::protocol::Meeting;
+use samtale_core::{Call, CallConfig, CallState, CallStats, FsmTiming};
+use samtale_server::{Clock, RunningServer, ServerConfig};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Staff token used by every test server.
+pub const STAFF_TOKEN: &str = "test-staff-token-0123456789";
+
+/// A TCP proxy on loopback. Its target can be changed (server restart on a new port) and all
+/// its connections cut at once (a dropped signalling socket).
+pub struct TcpProxy {
+    addr: SocketAddr,
+    target: Arc<Mutex<SocketAddr>>,
+    conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    accept: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Starts a proxy in front of `target`.
+    pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let target = Arc::new(Mutex::new(target));
+        let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
+        let (t, c) = (Arc::clone(&target), Arc::clone(&conns));
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let to = *t.lock().unwrap_or_else(|p| p.into_inner());
+                let task = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                let mut conns = c.lock().unwrap_or_else(|p| p.into_inner());
+                conns.retain(|h| !h.is_finished());
+                conns.push(task);
+            }
+        });
+        Ok(Self {
+            addr,
+            target,
+            conns,
+            accept,
+        })
+    }
+
+    /// The proxy's own address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Points new connections at `target`.
+    pub fn retarget(&self, target: SocketAddr) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = target;
+    }
+
+    /// Cuts every open connection (both sockets are closed at once).
+    pub fn kill_all(&self) -> usize {
+        let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let n = conns.iter().filter(|h| !h.is_finished()).count();
+        for h in conns.drain(..) {
+            h.abort();
+        }
+        n
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.kill_all();
+    }
+}
+
+/// Options for a test server.
+#[derive(Clone)]
+pub struct TestServerOptions {
+    /// Resume grace period.
+    pub resume_grace_secs: u64,
+    /// Look-up bucket size.
+    pub lookup_burst: u32,
+    /// Clock (manual for expiry tests).
+    pub clock: Clock,
+}
+
+impl Default for TestServerOptions {
+    fn default() -> Self {
+        Self {
+            resume_grace_secs: 30,
+            lookup_burst: 100,
+            clock: Clock::system(),
+        }
+    }
+}
+
+/// A real server on loopback with its database in a temp dir, behind a [`TcpProxy`].
+pub struct TestServer {
+    server: Option<RunningServer>,
+    /// The proxy every client goes through.
+    pub proxy: TcpProxy,
+    dir: tempfile::TempDir,
+    opts: TestServerOptions,
+}
+
+impl TestServer {
+    /// Starts a server with default options.
+    pub async fn start() -> Self {
+        Self::start_with(TestServerOptions::default()).await
+    }
+
+    /// Starts a server.
+    pub async fn start_with(opts: TestServerOptions) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // The proxy must exist first: its address goes into the tickets as the public URL.
+        let placeholder: SocketAddr = "127.0.0.1:9".parse().expect("addr");
+        let proxy = TcpProxy::start(placeholder).await.expect("proxy");
+        let server = Self::launch(&dir, &opts, proxy.addr()).await;
+        proxy.retarget(server.addr());
+        Self {
+            server: Some(server),
+            proxy,
+            dir,
+            opts,
+        }
+    }
+
+    async fn launch(
+        dir: &tempfile::TempDir,
+        opts: &TestServerOptions,
+        public: SocketAddr,
+    ) -> RunningServer {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("addr"),
+            db_path: dir
+                .path()
+                .join("samtale.sqlite")
+                .to_string_lossy()
+                .into_owned(),
+            staff_token: STAFF_TOKEN.to_owned(),
+            public_url: Some(format!("http://{public}")),
+            resume_grace_secs: opts.resume_grace_secs,
+            lookup_burst: opts.lookup_burst,
+            clock: opts.clock.clone(),
+            ..Default::default()
+        };
+        samtale_server::start(config).await.expect("server starts")
+    }
+
+    /// Base URL clients use (through the proxy).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.proxy.addr())
+    }
+
+    /// Base URL of the server itself, bypassing the proxy.
+    pub fn direct_url(&self) -> String {
+        self.server
+            .as_ref()
+            .map(|s| s.base_url())
+            .unwrap_or_default()
+    }
+
+    /// Stops the server like a crash: every socket closes, nothing is said to anyone.
+    pub async fn stop(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+        self.proxy.kill_all();
+    }
+
+    /// Starts the server again on the same database.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        let server = Self::launch(&self.dir, &self.opts, self.proxy.addr()).await;
+        self.proxy.retarget(server.addr());
+        self.server = Some(server);
+    }
+
+    /// An API client through the proxy.
+    pub fn api(&self) -> ApiClient {
+        ApiClient::new(&self.url(), Duration::from_secs(10)).expect("api client")
+    }
+
+    /// Creates a meeting.
+    pub async fn create_meeting(&self) -> Meeting {
+        self.api()
+            .create_meeting(STAFF_TOKEN, None)
+            .await
+            .expect("create meeting")
+    }
+
+    /// A call config for this server, media on loopback, fast retries.
+    pub fn config(&self) -> CallConfig {
+        let mut config = CallConfig::new(self.url()).loopback();
+        config.timing = FsmTiming {
+            retry_max: Duration::from_secs(1),
+            ..FsmTiming::default()
+        };
+        config
+    }
+
+    /// Creates a meeting and joins it as staff; returns once the staff call is waiting.
+    pub async fn host(&self) -> (Meeting, Call) {
+        let meeting = self.create_meeting().await;
+        let ticket = self
+            .api()
+            .staff_ticket(STAFF_TOKEN, &meeting.meeting_id)
+            .await
+            .expect("staff ticket");
+        let staff = Call::join_with_ticket(self.config(), ticket);
+        let s = staff
+            .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
+            .await;
+        assert_eq!(s, CallState::Waiting, "staff should wait in the meeting");
+        (meeting, staff)
+    }
+
+    /// A citizen joins by code; returns once in the call with someone.
+    pub async fn citizen_in_call(&self, code: &str) -> Call {
+        let citizen = Call::join(self.config(), code);
+        let s = citizen
+            .wait_for(Duration::from_secs(20), |s| *s == CallState::InCall)
+            .await;
+        assert_eq!(s, CallState::InCall, "citizen should be in the call");
+        citizen
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            // Best effort: the runtime may be gone already.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(server.shutdown());
+            }
+        }
+    }
+}
+
+/// Waits until `pred` holds for the call's stats, checking every 20 ms, at most `limit`.
+/// Panics with the last stats if it never does.
+pub async fn wait_stats(
+    call: &Call,
+    limit: Duration,
+    what: &str,
+    pred: impl Fn(&CallStats) -> bool,
+) -> CallStats {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        let stats = call.stats();
+        if pred(&stats) {
+            return stats;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            panic!(
+                "timed out waiting for {what}; stats: {stats:?}; state: {:?}",
+                call.state()
+            );
+        }
+        tick.tick().await;
+    }
+}
+
+/// Waits until `call` has received at least `n` more audio and video packets than `from`.
+pub async fn media_keeps_flowing(call: &Call, from: &CallStats, n: u64, what: &str) -> CallStats {
+    let (a, v) = (from.audio_packets_received, from.video_packets_received);
+    wait_stats(call, Duration::from_secs(15), what, |s| {
+        s.audio_packets_received >= a + n && s.video_packets_received >= v + n
+    })
+    .await
+}
+
+/// Records every participant-list change of `call`; `ever_lost(id)` tells whether `id`
+/// disappeared at any time after first appearing.
+pub struct ParticipantLog {
+    seen: Arc<Mutex<Vec<Vec<String>>>>,
+    _sub: samtale_core::Subscription,
+}
+
+impl ParticipantLog {
+    /// Starts recording.
+    pub fn record(call: &Call) -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&seen);
+        let sub = call.subscribe_participants(move |list| {
+            s.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(list.iter().map(|p| p.id.clone()).collect());
+        });
+        Self { seen, _sub: sub }
+    }
+
+    /// Whether `id` was present and later absent.
+    pub fn ever_lost(&self, id: &str) -> bool {
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut present = false;
+        for list in seen.iter() {
+            let has = list.iter().any(|p| p == id);
+            if present && !has {
+                return true;
+            }
+            present |= has;
+        }
+        false
+    }
+}
