@@ -464,10 +464,12 @@ async fn bench_runs(base: &str, token: &str, runs: usize, rep: &Reporter) -> Res
         .await;
         match first {
             Ok(Ok(ms)) => {
+                let st = citizen.stats();
                 rep.event(
                     "bench",
                     "run",
-                    json!({"run": run + 1, "first_media_ms": ms}),
+                    json!({"run": run + 1, "first_media_ms": ms, "resolved_ms": st.resolved_ms,
+                        "signalling_ms": st.signalling_ms, "connected_ms": st.connected_ms}),
                 );
                 samples.push(ms);
             }
