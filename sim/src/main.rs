@@ -86,6 +86,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The core logs through the `log` facade; RUST_LOG=samtale_core=debug shows it on stderr.
+    // Core log lines never contain codes, tokens or names.
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

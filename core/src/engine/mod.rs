@@ -843,8 +843,10 @@ impl Actor {
         for pump in self.pumps.drain(..) {
             pump.abort();
         }
+        // Awaited so that `leave` reaches the server before `Call::closed()` returns, even if
+        // the process exits right after.
         if let Some(sig) = self.sig.take() {
-            sig.close();
+            sig.close().await;
         }
         self.sig_ready = false;
         lock(&self.hub).clear();

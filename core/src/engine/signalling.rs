@@ -27,18 +27,14 @@ impl SignallingHandle {
     }
 
     /// Closes gracefully: queued messages (e.g. `leave`) are flushed, then a close frame.
-    /// The task ends by itself within a second.
-    pub(crate) fn close(self) {
-        let SignallingHandle { tx, task } = self;
+    /// Waits at most a second; a socket that cannot finish by then is aborted.
+    pub(crate) async fn close(self) {
+        let SignallingHandle { tx, mut task } = self;
         drop(tx);
-        tokio::spawn(async move {
-            if timeout(Duration::from_secs(1), async { task.await.ok() })
-                .await
-                .is_err()
-            {
-                log::debug!("signalling task did not finish in time");
-            }
-        });
+        if timeout(Duration::from_secs(1), &mut task).await.is_err() {
+            log::debug!("signalling task did not finish in time");
+            task.abort();
+        }
     }
 
     /// Aborts at once (the socket is dead or superseded).

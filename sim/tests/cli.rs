@@ -1,0 +1,138 @@
+//! The `samtale-sim` binary as testers use it: real process, real server, documented exit codes.
+
+use samtale_core::api::ApiClient;
+use samtale_core::{Call, CallConfig, CallState};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::Command;
+
+const TOKEN: &str = "cli-test-staff-token";
+
+async fn server(dir: &tempfile::TempDir) -> samtale_server::RunningServer {
+    samtale_server::start(samtale_server::ServerConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        db_path: dir.path().join("db.sqlite").to_string_lossy().into_owned(),
+        staff_token: TOKEN.into(),
+        lookup_burst: 100,
+        ..Default::default()
+    })
+    .await
+    .expect("server")
+}
+
+async fn sim(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_samtale-sim"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run samtale-sim");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_exchanges_media_and_leaves_before_the_process_exits() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = server(&dir).await;
+    let url = server.base_url();
+    let api = ApiClient::new(&url, Duration::from_secs(5)).expect("api");
+    let meeting = api.create_meeting(TOKEN, None).await.expect("meeting");
+    let ticket = api
+        .staff_ticket(TOKEN, &meeting.meeting_id)
+        .await
+        .expect("ticket");
+    let staff = Call::join_with_ticket(CallConfig::new(url.clone()).loopback(), ticket);
+    assert_eq!(
+        staff
+            .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
+            .await,
+        CallState::Waiting
+    );
+
+    let (code, stdout) = sim(&[
+        "join",
+        "--server",
+        &url,
+        "--code",
+        &meeting.code_display,
+        "--seconds",
+        "2",
+        "--loopback",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}");
+    let summary: serde_json::Value = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .find(|v: &serde_json::Value| v["event"] == "summary")
+        .expect("summary line");
+    assert!(
+        summary["stats"]["audio_packets_received"].as_u64() > Some(20),
+        "{summary}"
+    );
+    assert!(
+        summary["stats"]["video_packets_received"].as_u64() > Some(5),
+        "{summary}"
+    );
+
+    // The process has exited; its `leave` reached the server, so the caseworker is alone again
+    // at once (a dropped socket would keep the seat for the 30 s grace period).
+    assert_eq!(
+        staff
+            .wait_for(Duration::from_secs(5), |s| *s == CallState::Waiting)
+            .await,
+        CallState::Waiting
+    );
+    assert!(staff.participants().is_empty());
+    assert!(staff.stats().audio_packets_received > 20);
+    staff.leave();
+    staff.closed().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documented_exit_codes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = server(&dir).await;
+    let url = server.base_url();
+    // 3: bad code (offline; the server address does not matter).
+    assert_eq!(
+        sim(&[
+            "join",
+            "--server",
+            "http://127.0.0.1:9",
+            "--code",
+            "482 193"
+        ])
+        .await
+        .0,
+        3
+    );
+    // 4: a valid code no meeting uses.
+    assert_eq!(
+        sim(&["join", "--server", &url, "--code", "1234567894"])
+            .await
+            .0,
+        4
+    );
+    // 5: nothing listens there.
+    assert_eq!(
+        sim(&[
+            "join",
+            "--server",
+            "http://127.0.0.1:9",
+            "--code",
+            "1234567894"
+        ])
+        .await
+        .0,
+        5
+    );
+    // 2: usage error.
+    assert_eq!(sim(&["join", "--server", &url]).await.0, 2);
+    server.shutdown().await;
+}
