@@ -99,6 +99,11 @@ impl CoreError {
     }
 }
 
+/// Wraps a WebRTC stack error. Its text names states and parse failures, never credentials.
+pub(crate) fn webrtc_err(e: impl std::fmt::Display) -> CoreError {
+    CoreError::WebRtc(e.to_string())
+}
+
 impl std::fmt::Display for PublicError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.kind())

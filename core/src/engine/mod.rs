@@ -12,7 +12,7 @@ mod signalling;
 pub use peer::IceTuning;
 
 use crate::api::ApiClient;
-use crate::error::CoreError;
+use crate::error::{CoreError, webrtc_err};
 use crate::fsm::{Action, CallFsm, CallState, EndReason, Event, FsmTiming, PeerId, Timer};
 use crate::media::{FrameSource, MediaKind, MediaSink, SyntheticAudio, SyntheticVideo};
 use crate::observer::{Observable, Subscription};
@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
-    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSessionDescription,
+    PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSdpType, RTCSessionDescription,
 };
 
 /// Creates a frame source of a kind; called once per call and kind.
@@ -533,10 +533,7 @@ impl Actor {
                         entry.pending_candidates.push(init);
                         Ok(())
                     }
-                    _ => pc
-                        .add_ice_candidate(init)
-                        .await
-                        .map_err(|e| CoreError::WebRtc(e.to_string())),
+                    _ => pc.add_ice_candidate(init).await.map_err(webrtc_err),
                 }
             }
         };
@@ -551,23 +548,29 @@ impl Actor {
         pc: Arc<dyn PeerConnection>,
         sdp: String,
     ) -> Result<(), CoreError> {
-        let offer =
-            RTCSessionDescription::offer(sdp).map_err(|e| CoreError::WebRtc(e.to_string()))?;
-        pc.set_remote_description(offer)
-            .await
-            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        let offer = RTCSessionDescription::offer(sdp).map_err(webrtc_err)?;
+        pc.set_remote_description(offer).await.map_err(webrtc_err)?;
         self.flush_candidates(from, &pc).await;
-        let answer = pc
-            .create_answer(None)
-            .await
-            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
-        let sdp = answer.sdp.clone();
-        pc.set_local_description(answer)
-            .await
-            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        let answer = pc.create_answer(None).await.map_err(webrtc_err)?;
+        self.publish_local_description(from, &pc, answer).await
+    }
+
+    /// Applies our offer or answer locally and sends it to `peer`.
+    async fn publish_local_description(
+        &mut self,
+        peer: &str,
+        pc: &Arc<dyn PeerConnection>,
+        desc: RTCSessionDescription,
+    ) -> Result<(), CoreError> {
+        let sdp = desc.sdp.clone();
+        let payload = match desc.sdp_type {
+            RTCSdpType::Offer => SignalPayload::Offer { sdp },
+            _ => SignalPayload::Answer { sdp },
+        };
+        pc.set_local_description(desc).await.map_err(webrtc_err)?;
         self.send(ClientMessage::Signal {
-            to: from.to_owned(),
-            payload: SignalPayload::Answer { sdp },
+            to: peer.to_owned(),
+            payload,
         });
         Ok(())
     }
@@ -578,11 +581,10 @@ impl Actor {
         pc: Arc<dyn PeerConnection>,
         sdp: String,
     ) -> Result<(), CoreError> {
-        let answer =
-            RTCSessionDescription::answer(sdp).map_err(|e| CoreError::WebRtc(e.to_string()))?;
+        let answer = RTCSessionDescription::answer(sdp).map_err(webrtc_err)?;
         pc.set_remote_description(answer)
             .await
-            .map_err(|e| CoreError::WebRtc(e.to_string()))?;
+            .map_err(webrtc_err)?;
         self.flush_candidates(from, &pc).await;
         Ok(())
     }
@@ -790,18 +792,8 @@ impl Actor {
             },
         );
         if offer {
-            let desc = pc
-                .create_offer(None)
-                .await
-                .map_err(|e| CoreError::WebRtc(e.to_string()))?;
-            let sdp = desc.sdp.clone();
-            pc.set_local_description(desc)
-                .await
-                .map_err(|e| CoreError::WebRtc(e.to_string()))?;
-            self.send(ClientMessage::Signal {
-                to: peer.to_owned(),
-                payload: SignalPayload::Offer { sdp },
-            });
+            let desc = pc.create_offer(None).await.map_err(webrtc_err)?;
+            self.publish_local_description(peer, &pc, desc).await?;
         }
         Ok(())
     }

@@ -1,7 +1,7 @@
 //! One WebRTC peer connection per remote participant (mesh), with an audio and a video track.
 
 use super::Input;
-use crate::error::CoreError;
+use crate::error::{CoreError, webrtc_err};
 use crate::media::{MediaKind, MediaSink};
 use crate::stats::StatsRecorder;
 use samtale_protocol::IceServer;
@@ -100,10 +100,6 @@ fn h264_codec() -> RTCRtpCodec {
             fb("nack", "pli"),
         ],
     }
-}
-
-fn webrtc_err(e: impl std::fmt::Display) -> CoreError {
-    CoreError::WebRtc(e.to_string())
 }
 
 /// Everything the builder needs that is not per-peer.
