@@ -67,6 +67,20 @@ pub enum PublicError {
 }
 
 impl CoreError {
+    /// The variant's name, for log lines that must not carry the detail text.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CoreError::InvalidCode(_) => "invalid_code",
+            CoreError::InvalidServerUrl(_) => "invalid_server_url",
+            CoreError::Network(_) => "network",
+            CoreError::Api { .. } => "api",
+            CoreError::Protocol(_) => "protocol",
+            CoreError::Signalling { .. } => "signalling",
+            CoreError::WebRtc(_) => "webrtc",
+            CoreError::GaveUp(_) => "gave_up",
+        }
+    }
+
     /// Maps a rich internal error to the public kind a shell shows. The only such mapping.
     pub fn public(&self) -> PublicError {
         match self {

@@ -114,6 +114,9 @@ pub enum Event {
     MediaConnected(PeerId),
     /// Media with this peer is interrupted (ICE disconnected or failed).
     MediaDisconnected(PeerId),
+    /// The peer connection for this peer could not be set up. The peer is forgotten; a later
+    /// offer from it counts as a new join.
+    PeerFailed(PeerId),
     /// The meeting ended.
     MeetingEnded(EndReason),
     /// The user left.
@@ -322,7 +325,12 @@ impl CallFsm {
             (Phase::Active, E::ResolveFailed(err)) if self.need_fresh_seat => {
                 match err.public() {
                     // The meeting is gone for good while we were away.
-                    PublicError::CodeNotFoundOrExpired => self.finish(EndReason::MeetingEnded, out),
+                    PublicError::CodeNotFoundOrExpired if self.seated => {
+                        self.finish(EndReason::MeetingEnded, out)
+                    }
+                    PublicError::CodeNotFoundOrExpired => {
+                        self.fail(PublicError::CodeNotFoundOrExpired, out)
+                    }
                     // Transient: keep trying until the reconnect deadline.
                     _ => self.schedule_retry(out),
                 }
@@ -358,10 +366,12 @@ impl CallFsm {
                         self.peers.remove(&peer);
                         out.push(Action::ClosePeer(peer));
                     }
+                    // A peer we do not know joined while we were away. It saw us in its
+                    // `welcome.peers`, so it offers (its offer waits for us at the server).
                     for peer in peers {
                         if !self.peers.contains_key(&peer) {
                             self.peers.insert(peer.clone(), PeerLink::default());
-                            out.push(Action::CreatePeer { peer, offer: true });
+                            out.push(Action::CreatePeer { peer, offer: false });
                         }
                     }
                 }
@@ -409,6 +419,11 @@ impl CallFsm {
                 if let Some(link) = self.peers.get_mut(&peer) {
                     link.media_up = true;
                     link.was_up = true;
+                }
+            }
+            (Phase::Active, E::PeerFailed(peer)) => {
+                if self.peers.remove(&peer).is_some() {
+                    out.push(Action::ClosePeer(peer));
                 }
             }
             (Phase::Active, E::MediaDisconnected(peer)) => {
@@ -718,6 +733,32 @@ mod tests {
                 .any(|a| matches!(a, Action::ClosePeer(_) | Action::CreatePeer { .. }))
         );
         assert_eq!(h.state(), CallState::InCall);
+    }
+
+    #[test]
+    fn newcomer_seen_on_resume_offers_to_us_not_we_to_it() {
+        let mut h = joined_with_peer();
+        h.send(down());
+        h.advance(Duration::from_secs(1));
+        let actions = h.send(Event::SignallingUp {
+            resumed: true,
+            peers: vec!["p1".into(), "p2".into()],
+        });
+        assert!(actions.contains(&Action::CreatePeer {
+            peer: "p2".into(),
+            offer: false
+        }));
+        assert!(!actions.iter().any(|a| matches!(a, Action::ClosePeer(_))));
+        // A peer whose connection could not be built is forgotten; a new offer re-adds it.
+        h.send(Event::PeerFailed("p2".into()));
+        assert_eq!(h.fsm.peers().count(), 1);
+        assert_eq!(
+            h.send(Event::PeerJoined("p2".into())),
+            vec![Action::CreatePeer {
+                peer: "p2".into(),
+                offer: false
+            }]
+        );
     }
 
     #[test]

@@ -63,7 +63,7 @@ impl<T: Clone + PartialEq + Send + 'static> Observable<T> {
             inner.observers.iter().map(|(_, f)| Arc::clone(f)).collect()
         };
         for f in observers {
-            f(&value);
+            call(&f, &value);
         }
     }
 
@@ -79,7 +79,7 @@ impl<T: Clone + PartialEq + Send + 'static> Observable<T> {
             inner.observers.push((id, Arc::clone(&f)));
             (id, inner.current.clone())
         };
-        f(&current);
+        call(&f, &current);
         let weak = Arc::downgrade(&self.inner);
         Subscription {
             cancel: Some(Box::new(move || {
@@ -88,6 +88,13 @@ impl<T: Clone + PartialEq + Send + 'static> Observable<T> {
                 }
             })),
         }
+    }
+}
+
+/// Calls an observer; a panicking observer is logged and does not take the caller down.
+fn call<T>(f: &Callback<T>, value: &T) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(value))).is_err() {
+        log::error!("an observer panicked; the call goes on");
     }
 }
 
@@ -114,6 +121,18 @@ impl std::fmt::Debug for Subscription {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panicking_observer_does_not_poison_others() {
+        let obs = Observable::new(0);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let _bad = obs.subscribe(|v| assert!(*v < 1, "observer bug"));
+        let s = Arc::clone(&seen);
+        let _good = obs.subscribe(move |v| lock(&s).push(*v));
+        obs.set(1);
+        obs.set(2);
+        assert_eq!(*lock(&seen), vec![0, 1, 2]);
+    }
 
     #[test]
     fn current_value_first_then_changes_until_dropped() {

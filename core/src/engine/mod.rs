@@ -136,7 +136,19 @@ struct Shared {
 #[derive(Clone)]
 pub struct Call {
     shared: Arc<Shared>,
+    handle: Arc<Handle>,
+}
+
+/// Shared by every clone of a [`Call`]; when the last clone is dropped the call is left, so a
+/// forgotten call never keeps the microphone, camera and sockets running.
+struct Handle {
     tx: mpsc::UnboundedSender<Input>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        let _ = self.tx.send(Input::Leave);
+    }
 }
 
 impl std::fmt::Debug for Call {
@@ -199,7 +211,10 @@ impl Call {
             origin,
         };
         tokio::spawn(actor.run(rx, start, api));
-        Call { shared, tx }
+        Call {
+            shared,
+            handle: Arc::new(Handle { tx }),
+        }
     }
 
     /// The current state.
@@ -268,7 +283,7 @@ impl Call {
 
     /// Leaves the call (idempotent).
     pub fn leave(&self) {
-        let _ = self.tx.send(Input::Leave);
+        let _ = self.handle.tx.send(Input::Leave);
     }
 
     /// Waits until every socket and peer connection of the call is closed.
@@ -285,6 +300,8 @@ enum Start {
 
 struct PeerEntry {
     generation: u64,
+    /// We sent (or are about to send) the offer on this connection.
+    offerer: bool,
     pc: Arc<dyn PeerConnection>,
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
@@ -476,6 +493,11 @@ impl Actor {
                     resume_secret,
                 });
                 self.sig_ready = true;
+                if !resumed {
+                    // A fresh seat: nothing queued for the old seat's connections may leak into
+                    // the new one (they are all replaced).
+                    self.outbox.clear();
+                }
                 let peers = peers.into_iter().map(|p| p.participant_id).collect();
                 self.feed(Event::SignallingUp { resumed, peers }).await;
                 for msg in std::mem::take(&mut self.outbox) {
@@ -509,6 +531,24 @@ impl Actor {
                 self.feed(Event::PeerJoined(from.clone())).await;
             }
         }
+        if matches!(payload, SignalPayload::Offer { .. }) && self.is_glare(&from) {
+            // Both sides offered (e.g. one resumed while the other re-joined). The side with the
+            // smaller participant id is polite: it drops its own offer and answers.
+            let polite = self
+                .seat
+                .as_ref()
+                .is_some_and(|seat| seat.participant_id.as_str() < from.as_str());
+            if !polite {
+                log::debug!("offer glare: keeping ours, the peer will answer it");
+                return;
+            }
+            log::debug!("offer glare: answering the peer's offer instead of ours");
+            if let Err(e) = self.create_peer(&from, false).await {
+                log::warn!("could not set up a peer connection ({})", e.kind());
+                self.feed_boxed(Event::PeerFailed(from)).await;
+                return;
+            }
+        }
         let Some(entry) = self.peers.get(&from) else {
             log::debug!("signal from an unknown peer dropped");
             return;
@@ -538,8 +578,16 @@ impl Actor {
             }
         };
         if let Err(e) = result {
-            log::warn!("negotiation with a peer failed: {e}");
+            // Not the error text: SDP parse errors quote SDP values.
+            log::warn!("negotiation with a peer failed ({})", e.kind());
         }
+    }
+
+    /// We have an unanswered offer of our own out to `peer`.
+    fn is_glare(&self, peer: &str) -> bool {
+        self.peers
+            .get(peer)
+            .is_some_and(|e| e.offerer && !e.remote_description_set)
     }
 
     async fn on_offer(
@@ -678,8 +726,9 @@ impl Actor {
             Action::OpenSignalling { resume } => self.open_signalling(resume),
             Action::CreatePeer { peer, offer } => {
                 if let Err(e) = self.create_peer(&peer, offer).await {
-                    log::warn!("could not set up a peer connection: {e}");
-                    self.feed_boxed(Event::MediaDisconnected(peer)).await;
+                    log::warn!("could not set up a peer connection ({})", e.kind());
+                    self.close_peer(&peer);
+                    self.feed_boxed(Event::PeerFailed(peer)).await;
                 }
             }
             Action::ClosePeer(peer) => self.close_peer(&peer),
@@ -786,6 +835,7 @@ impl Actor {
             peer.to_owned(),
             PeerEntry {
                 generation,
+                offerer: offer,
                 pc: Arc::clone(&pc),
                 remote_description_set: false,
                 pending_candidates: Vec::new(),
@@ -800,6 +850,9 @@ impl Actor {
 
     fn close_peer(&mut self, peer: &str) {
         lock(&self.hub).remove(peer);
+        // Whatever we still owed this connection is void now.
+        self.outbox
+            .retain(|m| !matches!(m, ClientMessage::Signal { to, .. } if to == peer));
         if let Some(entry) = self.peers.remove(peer) {
             tokio::spawn(async move {
                 if let Err(e) = entry.pc.close().await {

@@ -194,18 +194,31 @@ pub(crate) async fn build(
         .await
         .map_err(webrtc_err)?;
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
+    match add_tracks(&pc, ctx).await {
+        Ok((audio, video)) => Ok(BuiltPeer { pc, audio, video }),
+        Err(e) => {
+            // Dropping a connection does not stop its driver: close it.
+            let _ = pc.close().await;
+            Err(e)
+        }
+    }
+}
 
+async fn add_tracks(
+    pc: &Arc<dyn PeerConnection>,
+    ctx: &PeerContext,
+) -> Result<(Option<LocalTrack>, Option<LocalTrack>), CoreError> {
     let audio = if ctx.send_audio {
-        Some(add_track(&pc, MediaKind::Audio).await?)
+        Some(add_track(pc, MediaKind::Audio).await?)
     } else {
         None
     };
     let video = if ctx.send_video {
-        Some(add_track(&pc, MediaKind::Video).await?)
+        Some(add_track(pc, MediaKind::Video).await?)
     } else {
         None
     };
-    Ok(BuiltPeer { pc, audio, video })
+    Ok((audio, video))
 }
 
 async fn add_track(pc: &Arc<dyn PeerConnection>, kind: MediaKind) -> Result<LocalTrack, CoreError> {

@@ -152,9 +152,16 @@ async fn run(
                 last_heard = Instant::now();
                 match parse(msg) {
                     Parsed::Message(ServerMessage::Pong { .. }) | Parsed::Skip => {}
+                    // After `welcome` only `meeting_closed` is final; any other fatal error
+                    // (e.g. `malformed`) closes this socket but keeps the seat: resume.
                     Parsed::Message(ServerMessage::Error { code, fatal: true, .. }) => {
-                        let _ = events.send(Input::SignallingRefused(generation, code));
-                        return None;
+                        if code == WsErrorCode::MeetingClosed {
+                            let _ = events.send(Input::SignallingRefused(generation, code));
+                            return None;
+                        }
+                        return Some(CoreError::Protocol(format!(
+                            "server closed the socket: {code:?}"
+                        )));
                     }
                     Parsed::Message(m) => {
                         let ended = matches!(m, ServerMessage::MeetingEnded { .. });
@@ -198,8 +205,13 @@ fn parse(msg: Message) -> Parsed {
     match msg {
         Message::Text(text) => match serde_json::from_str::<ServerMessage>(text.as_str()) {
             Ok(m) => Parsed::Message(m),
-            // Never echo the text: it may contain SDP.
-            Err(e) => Parsed::Invalid(format!("not a v1 server message: {e}")),
+            // Never echo the text or serde's message (it may quote values, i.e. SDP).
+            Err(e) => Parsed::Invalid(format!(
+                "not a v1 server message ({:?} at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            )),
         },
         Message::Close(_) => Parsed::Closed,
         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Parsed::Skip,
