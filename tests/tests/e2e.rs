@@ -424,3 +424,49 @@ fn record_states(call: &Call) -> StateLog {
     });
     StateLog { states, _sub: sub }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_reaches_a_participant_whose_socket_was_down() {
+    let server = TestServer::start().await;
+    let (meeting, staff) = server.host().await;
+    // This citizen reconnects slowly, so a newcomer joins while its seat is in grace.
+    let mut slow = server.config();
+    slow.timing.retry_initial = Duration::from_secs(2);
+    slow.timing.retry_max = Duration::from_secs(2);
+    let away = Call::join(slow, &meeting.code);
+    assert_eq!(
+        away.wait_for(LONG, |s| *s == CallState::InCall).await,
+        CallState::InCall
+    );
+    let away_log = ParticipantLog::record(&away);
+
+    server.proxy.kill_all();
+    // The staff resumes within ~100 ms; the newcomer joins while `away` is still away.
+    wait_stats(&staff, LONG, "staff resumed", |s| {
+        s.signalling_reconnects >= 1
+    })
+    .await;
+    assert_eq!(away.stats().signalling_reconnects, 0, "still away");
+    let newcomer = server.citizen_in_call(&meeting.code).await;
+    let newcomer_id = newcomer.participant_id().expect("seated");
+
+    // `away` resumes, learns of the newcomer from `welcome.peers`, and answers its queued offer.
+    wait_stats(&away, LONG, "media from the newcomer", |s| {
+        s.per_peer
+            .get(&newcomer_id)
+            .is_some_and(|(a, v)| *a > 10 && *v > 3)
+    })
+    .await;
+    let away_id = away.participant_id().expect("seated");
+    wait_stats(&newcomer, LONG, "media from the one who was away", |s| {
+        s.per_peer
+            .get(&away_id)
+            .is_some_and(|(a, v)| *a > 10 && *v > 3)
+    })
+    .await;
+    assert!(!away_log.ever_lost(&staff.participant_id().expect("seated")));
+    for call in [&newcomer, &away, &staff] {
+        call.leave();
+        call.closed().await;
+    }
+}
