@@ -381,10 +381,11 @@ impl CallFsm {
                 self.schedule_retry(out);
             }
             (Phase::Active, E::ResumeRejected) => {
-                self.link = Link::Down;
                 if self.has_code {
+                    // Fetch a fresh ticket after the usual backoff (not at once: repeated
+                    // refusals must not hammer the rate-limited look-up).
                     self.need_fresh_seat = true;
-                    out.push(Action::Resolve);
+                    self.schedule_retry(out);
                 } else {
                     self.fail(PublicError::ServerError, out);
                 }
@@ -830,8 +831,13 @@ mod tests {
         h.send(Event::MediaDisconnected("p1".into()));
         h.send(down());
         h.advance(Duration::from_secs(1));
-        assert_eq!(h.send(Event::ResumeRejected), vec![Action::Resolve]);
+        let actions = h.send(Event::ResumeRejected);
+        assert!(matches!(
+            actions[..],
+            [Action::StartTimer(Timer::SignallingRetry, _)]
+        ));
         assert_eq!(h.state(), CallState::Reconnecting);
+        assert_eq!(h.advance(Duration::from_secs(5)), vec![Action::Resolve]);
         assert_eq!(
             h.send(Event::Resolved),
             vec![Action::OpenSignalling { resume: false }]
