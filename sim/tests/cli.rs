@@ -94,44 +94,23 @@ async fn join_exchanges_media_and_leaves_before_the_process_exits() {
     server.shutdown().await;
 }
 
+/// Exit code of `samtale-sim join --server SERVER --code CODE`.
+async fn join_exit_code(server: &str, code: &str) -> i32 {
+    sim(&["join", "--server", server, "--code", code]).await.0
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn documented_exit_codes() {
     let dir = tempfile::tempdir().expect("tmp");
     let server = server(&dir).await;
     let url = server.base_url();
+    let nobody = "http://127.0.0.1:9";
     // 3: bad code (offline; the server address does not matter).
-    assert_eq!(
-        sim(&[
-            "join",
-            "--server",
-            "http://127.0.0.1:9",
-            "--code",
-            "482 193"
-        ])
-        .await
-        .0,
-        3
-    );
+    assert_eq!(join_exit_code(nobody, "482 193").await, 3);
     // 4: a valid code no meeting uses.
-    assert_eq!(
-        sim(&["join", "--server", &url, "--code", "1234567894"])
-            .await
-            .0,
-        4
-    );
+    assert_eq!(join_exit_code(&url, "1234567894").await, 4);
     // 5: nothing listens there.
-    assert_eq!(
-        sim(&[
-            "join",
-            "--server",
-            "http://127.0.0.1:9",
-            "--code",
-            "1234567894"
-        ])
-        .await
-        .0,
-        5
-    );
+    assert_eq!(join_exit_code(nobody, "1234567894").await, 5);
     // 2: usage error.
     assert_eq!(sim(&["join", "--server", &url]).await.0, 2);
     server.shutdown().await;

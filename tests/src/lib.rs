@@ -269,6 +269,22 @@ pub async fn wait_stats(
     }
 }
 
+/// Whether `stats` count more than `audio` audio and `video` video packets from `peer`.
+pub fn received_from(stats: &CallStats, peer: &str, audio: u64, video: u64) -> bool {
+    stats
+        .per_peer
+        .get(peer)
+        .is_some_and(|(a, v)| *a > audio && *v > video)
+}
+
+/// Waits until `call` has received more than 10 audio and 3 video packets from `peer`.
+pub async fn wait_media_from(call: &Call, peer: &str, what: &str) -> CallStats {
+    wait_stats(call, Duration::from_secs(20), what, |s| {
+        received_from(s, peer, 10, 3)
+    })
+    .await
+}
+
 /// Waits until `call` has received at least `n` more audio and video packets than `from`.
 pub async fn media_keeps_flowing(call: &Call, from: &CallStats, n: u64, what: &str) -> CallStats {
     let (a, v) = (from.audio_packets_received, from.video_packets_received);

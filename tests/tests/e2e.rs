@@ -4,7 +4,8 @@ use futures_util::{SinkExt, StreamExt};
 use samtale_core::code::{CodeError, JoinCode};
 use samtale_core::{Call, CallConfig, CallState, EndReason, PublicError};
 use samtale_e2e::{
-    ParticipantLog, STAFF_TOKEN, TestServer, TestServerOptions, media_keeps_flowing, wait_stats,
+    ParticipantLog, STAFF_TOKEN, TestServer, TestServerOptions, media_keeps_flowing, received_from,
+    wait_media_from, wait_stats,
 };
 use samtale_server::Clock;
 use std::time::Duration;
@@ -61,9 +62,7 @@ async fn a_third_participant_joins_and_leaves() {
         (&second, [&staff_id, &first_id]),
     ] {
         wait_stats(call, LONG, "media from both others", |s| {
-            others
-                .iter()
-                .all(|id| s.per_peer.get(*id).is_some_and(|(a, v)| *a > 10 && *v > 3))
+            others.iter().all(|id| received_from(s, id, 10, 3))
         })
         .await;
     }
@@ -451,19 +450,9 @@ async fn a_newcomer_reaches_a_participant_whose_socket_was_down() {
     let newcomer_id = newcomer.participant_id().expect("seated");
 
     // `away` resumes, learns of the newcomer from `welcome.peers`, and answers its queued offer.
-    wait_stats(&away, LONG, "media from the newcomer", |s| {
-        s.per_peer
-            .get(&newcomer_id)
-            .is_some_and(|(a, v)| *a > 10 && *v > 3)
-    })
-    .await;
+    wait_media_from(&away, &newcomer_id, "media from the newcomer").await;
     let away_id = away.participant_id().expect("seated");
-    wait_stats(&newcomer, LONG, "media from the one who was away", |s| {
-        s.per_peer
-            .get(&away_id)
-            .is_some_and(|(a, v)| *a > 10 && *v > 3)
-    })
-    .await;
+    wait_media_from(&newcomer, &away_id, "media from the one who was away").await;
     assert!(!away_log.ever_lost(&staff.participant_id().expect("seated")));
     for call in [&newcomer, &away, &staff] {
         call.leave();
