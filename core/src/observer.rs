@@ -91,6 +91,58 @@ impl<T: Clone + PartialEq + Send + 'static> Observable<T> {
     }
 }
 
+/// Observers of a stream of events (no current value: e.g. decoded video frames).
+pub struct Listeners<T> {
+    inner: Arc<Mutex<(u64, Vec<(u64, Callback<T>)>)>>,
+}
+
+impl<T: 'static> Listeners<T> {
+    /// No listeners yet.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new((0, Vec::new()))),
+        }
+    }
+
+    /// Calls `f` for every event until the returned [`Subscription`] is dropped.
+    pub fn subscribe(&self, f: impl Fn(&T) + Send + Sync + 'static) -> Subscription {
+        let id = {
+            let mut inner = lock(&self.inner);
+            let id = inner.0;
+            inner.0 += 1;
+            inner.1.push((id, Arc::new(f)));
+            id
+        };
+        let weak = Arc::downgrade(&self.inner);
+        Subscription {
+            cancel: Some(Box::new(move || {
+                if let Some(inner) = weak.upgrade() {
+                    lock(&inner).1.retain(|(i, _)| *i != id);
+                }
+            })),
+        }
+    }
+
+    /// Delivers `event` to every listener, on the calling thread.
+    pub fn emit(&self, event: &T) {
+        let listeners: Vec<Callback<T>> = lock(&self.inner).1.iter().map(|(_, f)| Arc::clone(f)).collect();
+        for f in listeners {
+            call(&f, event);
+        }
+    }
+
+    /// Whether anyone listens.
+    pub fn is_empty(&self) -> bool {
+        lock(&self.inner).1.is_empty()
+    }
+}
+
+impl<T: 'static> Default for Listeners<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Calls an observer; a panicking observer is logged and does not take the caller down.
 fn call<T>(f: &Callback<T>, value: &T) {
     if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(value))).is_err() {

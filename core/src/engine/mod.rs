@@ -1,4 +1,4 @@
-//! The edge of the call engine: sockets, peer connections, timers and media pumps.
+//! The edge of the call engine: sockets, peer connections, timers and the media engine's tasks.
 //!
 //! One actor task owns the [`CallFsm`] and every resource. Everything else (HTTP look-up,
 //! signalling socket, peer-connection callbacks, timers) reports to it through one channel of
@@ -6,16 +6,20 @@
 //! Reports from superseded sockets, peer connections or timers carry an old generation number
 //! and are dropped.
 
+mod media_io;
 mod peer;
 mod signalling;
+
+pub use media_io::{AudioStats, MediaStats, SendStats, VideoStats};
 
 pub use peer::IceTuning;
 
 use crate::api::ApiClient;
 use crate::error::{CoreError, webrtc_err};
 use crate::fsm::{Action, CallFsm, CallState, EndReason, Event, FsmTiming, PeerId, Timer};
-use crate::media::{FrameSource, MediaKind, MediaSink, SyntheticAudio, SyntheticVideo};
+use crate::media::{DecodedFrame, FRAME_SAMPLES, Rotation, VideoFrame};
 use crate::observer::{Observable, Subscription};
+use media_io::MediaIo;
 use crate::stats::{CallStats, StatsRecorder};
 use peer::{BuiltPeer, LocalTrack, PeerContext};
 use samtale_protocol::{
@@ -23,16 +27,14 @@ use samtale_protocol::{
     SignalPayload, Ticket, WsErrorCode,
 };
 use signalling::SignallingHandle;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::{
     PeerConnection, RTCIceCandidateInit, RTCPeerConnectionState, RTCSdpType, RTCSessionDescription,
 };
-
-/// Creates a frame source of a kind; called once per call and kind.
-pub type SourceFactory = Arc<dyn Fn(MediaKind, Instant) -> Box<dyn FrameSource> + Send + Sync>;
 
 /// Everything a call needs to know. `CallConfig::new(server_url)` gives sane defaults.
 #[derive(Clone)]
@@ -48,14 +50,10 @@ pub struct CallConfig {
     pub timing: FsmTiming,
     /// HTTP timeout for the code look-up.
     pub http_timeout: Duration,
-    /// Send audio.
+    /// Offer an audio track (what is sent comes from [`Call::push_audio`]).
     pub send_audio: bool,
-    /// Send video.
+    /// Offer a video track (what is sent comes from [`Call::push_video`]).
     pub send_video: bool,
-    /// Where encoded frames come from (synthetic by default).
-    pub sources: SourceFactory,
-    /// Where received RTP goes (besides the statistics).
-    pub sink: Option<Arc<dyn MediaSink>>,
 }
 
 impl std::fmt::Debug for CallConfig {
@@ -67,7 +65,7 @@ impl std::fmt::Debug for CallConfig {
             .field("timing", &self.timing)
             .field("send_audio", &self.send_audio)
             .field("send_video", &self.send_video)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
@@ -82,11 +80,6 @@ impl CallConfig {
             http_timeout: Duration::from_secs(10),
             send_audio: true,
             send_video: true,
-            sources: Arc::new(|kind, origin| match kind {
-                MediaKind::Audio => Box::new(SyntheticAudio::new(origin)) as Box<dyn FrameSource>,
-                MediaKind::Video => Box::new(SyntheticVideo::new(origin)),
-            }),
-            sink: None,
         }
     }
 
@@ -126,6 +119,7 @@ struct Shared {
     stats: Arc<StatsRecorder>,
     my_id: Mutex<Option<String>>,
     done: watch::Sender<bool>,
+    media: Arc<MediaIo>,
 }
 
 /// A call. Cheap to clone; every clone controls the same call.
@@ -185,6 +179,7 @@ impl Call {
             stats: Arc::new(StatsRecorder::new(origin)),
             my_id: Mutex::new(None),
             done,
+            media: MediaIo::start(origin),
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let api = ApiClient::new(&config.server_url, config.http_timeout);
@@ -206,9 +201,6 @@ impl Call {
             peer_generation: 0,
             timers: HashMap::new(),
             timer_generation: 0,
-            hub: Arc::new(Mutex::new(BTreeMap::new())),
-            pumps: Vec::new(),
-            origin,
         };
         tokio::spawn(actor.run(rx, start, api));
         Call {
@@ -281,6 +273,49 @@ impl Call {
             .clone()
     }
 
+    /// Media counters (jitter buffers, decoders, encoders, bandwidth estimate).
+    pub fn media_stats(&self) -> MediaStats {
+        self.shared.media.stats()
+    }
+
+    /// Hands 10 ms of captured audio (48 kHz mono, 480 samples) to the encoder. Never blocks:
+    /// call it from the audio capture callback. Other lengths are accepted and re-chunked.
+    pub fn push_audio(&self, pcm: &[i16]) {
+        self.shared.media.push_audio(pcm);
+    }
+
+    /// Hands a captured picture to the encoder with the rotation that makes it upright. Never
+    /// blocks; if the encoder is busy the newest picture wins.
+    pub fn push_video(&self, frame: &VideoFrame, rotation: Rotation) {
+        self.shared.media.push_video(frame, rotation);
+    }
+
+    /// Exactly 10 ms of received audio (48 kHz mono, all participants mixed) for playback: call
+    /// it from the audio output callback, every 10 ms.
+    pub fn pull_audio(&self, out: &mut [i16; FRAME_SAMPLES]) {
+        self.shared.media.pull_audio(out);
+    }
+
+    /// Calls `observer` with every decoded remote picture, on that peer's decoder thread (hop to
+    /// the UI thread before drawing). Dropping the [`Subscription`] stops the calls.
+    pub fn subscribe_video(
+        &self,
+        observer: impl Fn(&DecodedFrame) + Send + Sync + 'static,
+    ) -> Subscription {
+        self.shared.media.subscribe_frames(observer)
+    }
+
+    /// Mutes or unmutes the microphone (muted audio is sent as silence, which Opus DTX turns
+    /// into almost nothing on the wire).
+    pub fn set_microphone_muted(&self, muted: bool) {
+        self.shared.media.set_mic_muted(muted);
+    }
+
+    /// Turns the camera on or off (off: no video is sent; on again: starts with a keyframe).
+    pub fn set_camera_enabled(&self, enabled: bool) {
+        self.shared.media.set_camera_on(enabled);
+    }
+
     /// Leaves the call (idempotent).
     pub fn leave(&self) {
         let _ = self.handle.tx.send(Input::Leave);
@@ -305,17 +340,10 @@ struct PeerEntry {
     pc: Arc<dyn PeerConnection>,
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
-}
-
-/// What the media pumps need about one peer.
-#[derive(Clone)]
-struct PeerMedia {
     connected: bool,
-    audio: Option<(LocalTrack, Option<u8>)>,
-    video: Option<(LocalTrack, Option<u8>)>,
+    audio: Option<LocalTrack>,
+    video: Option<LocalTrack>,
 }
-
-type Hub = Arc<Mutex<BTreeMap<PeerId, PeerMedia>>>;
 
 struct Actor {
     config: CallConfig,
@@ -334,9 +362,6 @@ struct Actor {
     peer_generation: u64,
     timers: HashMap<Timer, (u64, tokio::task::JoinHandle<()>)>,
     timer_generation: u64,
-    hub: Hub,
-    pumps: Vec<tokio::task::JoinHandle<()>>,
-    origin: Instant,
 }
 
 /// Messages kept while the signalling socket is down (candidates, answers).
@@ -364,7 +389,6 @@ impl Actor {
             }
         };
         self.feed(first).await;
-        self.start_pumps();
         while !self.fsm.state().is_final() {
             let Some(input) = rx.recv().await else { break };
             self.on_input(input).await;
@@ -386,16 +410,14 @@ impl Actor {
         let state = self.fsm.state();
         self.shared.state_tx.send_replace(state.clone());
         self.shared.state.set(state);
-        let hub = lock(&self.hub);
         let participants = self
             .fsm
             .peers()
             .map(|id| Participant {
                 id: id.clone(),
-                connected: hub.get(id).map(|m| m.connected).unwrap_or(false),
+                connected: self.peers.get(id).is_some_and(|p| p.connected),
             })
             .collect();
-        drop(hub);
         self.shared.participants.set(participants);
     }
 
@@ -450,13 +472,13 @@ impl Actor {
             }
             Input::PayloadTypes(peer, generation, audio_pt, video_pt) => {
                 if self.peer_is_current(&peer, generation)
-                    && let Some(media) = lock(&self.hub).get_mut(&peer)
+                    && let Some(entry) = self.peers.get(&peer)
                 {
-                    if let Some((_, pt)) = media.audio.as_mut() {
-                        *pt = audio_pt;
-                    }
-                    if let Some((_, pt)) = media.video.as_mut() {
-                        *pt = video_pt;
+                    let tracks = [(&entry.audio, audio_pt), (&entry.video, video_pt)];
+                    for (track, pt) in tracks {
+                        if let (Some(t), Some(pt)) = (track, pt) {
+                            t.out.payload_type.store(pt, Ordering::Relaxed);
+                        }
                     }
                 }
             }
@@ -662,21 +684,22 @@ impl Actor {
         match state {
             RTCPeerConnectionState::Connected => {
                 self.shared.stats.connected();
-                let media = lock(&self.hub).get_mut(&peer).map(|m| {
-                    m.connected = true;
-                    m.clone()
+                self.shared.media.set_connected(&peer, true);
+                let tracks = self.peers.get_mut(&peer).map(|e| {
+                    e.connected = true;
+                    (e.audio.clone(), e.video.clone())
                 });
-                if let Some(media) = media {
+                if let Some((audio, video)) = tracks {
                     // Look up the negotiated payload types off the actor task.
                     let tx = self.tx.clone();
                     let p = peer.clone();
                     tokio::spawn(async move {
-                        let audio = match &media.audio {
-                            Some((t, _)) => peer::negotiated_payload_type(&t.sender).await,
+                        let audio = match &audio {
+                            Some(t) => peer::negotiated_payload_type(&t.sender).await,
                             None => None,
                         };
-                        let video = match &media.video {
-                            Some((t, _)) => peer::negotiated_payload_type(&t.sender).await,
+                        let video = match &video {
+                            Some(t) => peer::negotiated_payload_type(&t.sender).await,
                             None => None,
                         };
                         let _ = tx.send(Input::PayloadTypes(p, generation, audio, video));
@@ -685,8 +708,9 @@ impl Actor {
                 self.feed(Event::MediaConnected(peer)).await;
             }
             RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed => {
-                if let Some(m) = lock(&self.hub).get_mut(&peer) {
-                    m.connected = false;
+                self.shared.media.set_connected(&peer, false);
+                if let Some(e) = self.peers.get_mut(&peer) {
+                    e.connected = false;
                 }
                 self.feed(Event::MediaDisconnected(peer)).await;
             }
@@ -818,18 +842,21 @@ impl Actor {
                 .unwrap_or_default(),
             events: self.tx.clone(),
             stats: Arc::clone(&self.shared.stats),
-            sink: self.config.sink.clone(),
+            media: Arc::clone(&self.shared.media),
             send_audio: self.config.send_audio,
             send_video: self.config.send_video,
         };
-        let BuiltPeer { pc, audio, video } = peer::build(&ctx, peer, generation).await?;
-        lock(&self.hub).insert(
-            peer.to_owned(),
-            PeerMedia {
-                connected: false,
-                audio: audio.map(|t| (t, Some(peer::OPUS_PT))),
-                video: video.map(|t| (t, Some(peer::H264_PT))),
-            },
+        let BuiltPeer {
+            pc,
+            audio,
+            video,
+            estimate,
+        } = peer::build(&ctx, peer, generation).await?;
+        self.shared.media.add_peer(
+            peer,
+            audio.as_ref().map(|t| t.out.clone()),
+            video.as_ref().map(|t| t.out.clone()),
+            estimate,
         );
         self.peers.insert(
             peer.to_owned(),
@@ -839,6 +866,9 @@ impl Actor {
                 pc: Arc::clone(&pc),
                 remote_description_set: false,
                 pending_candidates: Vec::new(),
+                connected: false,
+                audio,
+                video,
             },
         );
         if offer {
@@ -849,7 +879,7 @@ impl Actor {
     }
 
     fn close_peer(&mut self, peer: &str) {
-        lock(&self.hub).remove(peer);
+        self.shared.media.remove_peer(peer);
         // Whatever we still owed this connection is void now.
         self.outbox
             .retain(|m| !matches!(m, ClientMessage::Signal { to, .. } if to == peer));
@@ -862,31 +892,9 @@ impl Actor {
         }
     }
 
-    fn start_pumps(&mut self) {
-        if self.fsm.state().is_final() {
-            return;
-        }
-        let kinds = [
-            (MediaKind::Audio, self.config.send_audio),
-            (MediaKind::Video, self.config.send_video),
-        ];
-        for (kind, enabled) in kinds {
-            if !enabled {
-                continue;
-            }
-            let source = (self.config.sources)(kind, self.origin);
-            let hub = Arc::clone(&self.hub);
-            let stats = Arc::clone(&self.shared.stats);
-            self.pumps.push(tokio::spawn(pump(source, hub, stats)));
-        }
-    }
-
     async fn teardown(&mut self) {
         for (_, (_, handle)) in self.timers.drain() {
             handle.abort();
-        }
-        for pump in self.pumps.drain(..) {
-            pump.abort();
         }
         // Awaited so that `leave` reaches the server before `Call::closed()` returns, even if
         // the process exits right after.
@@ -894,7 +902,7 @@ impl Actor {
             sig.close().await;
         }
         self.sig_ready = false;
-        lock(&self.hub).clear();
+        self.shared.media.stop();
         let peers: Vec<PeerEntry> = self.peers.drain().map(|(_, e)| e).collect();
         for entry in peers {
             if let Err(e) = entry.pc.close().await {
@@ -902,46 +910,4 @@ impl Actor {
             }
         }
     }
-}
-
-/// Sends frames from `source` to every connected peer, at the source's pace.
-async fn pump(mut source: Box<dyn FrameSource>, hub: Hub, stats: Arc<StatsRecorder>) {
-    let kind = source.kind();
-    let mut ticker = tokio::time::interval(source.frame_interval());
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        ticker.tick().await;
-        let targets: Vec<(LocalTrack, u8)> = lock(&hub)
-            .values()
-            .filter(|m| m.connected)
-            .filter_map(|m| match kind {
-                MediaKind::Audio => m.audio.clone(),
-                MediaKind::Video => m.video.clone(),
-            })
-            .filter_map(|(t, pt)| pt.map(|pt| (t, pt)))
-            .collect();
-        let Some(frame) = source.next_frame(Instant::now()) else {
-            continue;
-        };
-        for (track, pt) in targets {
-            let sample = rtc::media::Sample {
-                data: frame.data.clone(),
-                duration: frame.duration,
-                ..rtc::media::Sample::new(Instant::now())
-            };
-            match track
-                .track
-                .sample_writer(track.ssrc, pt)
-                .write_sample(&sample)
-                .await
-            {
-                Ok(()) => stats.frame_sent(kind),
-                Err(e) => log::trace!("write_sample: {e}"),
-            }
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,24 +1,29 @@
 //! One WebRTC peer connection per remote participant (mesh), with an audio and a video track.
 
 use super::Input;
+use super::media_io::{Estimate, KeyframeRequests, MediaIo, OutTrack, PublishingEstimator};
 use crate::error::{CoreError, webrtc_err};
-use crate::media::{MediaKind, MediaSink};
+use crate::media::MediaKind;
 use crate::stats::StatsRecorder;
+use std::sync::atomic::AtomicU8;
 use samtale_protocol::IceServer;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::mpsc;
 
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::interceptor_registry::register_default_interceptors;
+use rtc::interceptor::{Gcc, Slot};
+use rtc::peer_connection::configuration::interceptor_registry::{
+    CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
+};
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
@@ -63,13 +68,19 @@ impl Default for IceTuning {
     }
 }
 
-/// A local track and what is needed to write samples to it.
+/// A local track and what is needed to write packets to it.
 #[derive(Clone)]
 pub(crate) struct LocalTrack {
-    pub(crate) track: Arc<TrackLocalStaticSample>,
+    pub(crate) out: OutTrack,
     pub(crate) sender: Arc<dyn RtpSender>,
-    pub(crate) ssrc: u32,
 }
+
+/// The congestion controller's bounds (bits/s).
+const GCC_INITIAL_BPS: f64 = 500_000.0;
+const GCC_MIN_BPS: f64 = 50_000.0;
+const GCC_MAX_BPS: f64 = 1_500_000.0;
+/// After every interceptor that reads RTCP.
+const KEYFRAME_REQUEST_SLOT: usize = 14_000;
 
 fn opus_codec() -> RTCRtpCodec {
     RTCRtpCodec {
@@ -109,7 +120,7 @@ pub(crate) struct PeerContext {
     pub(crate) ice_servers: Vec<IceServer>,
     pub(crate) events: mpsc::UnboundedSender<Input>,
     pub(crate) stats: Arc<StatsRecorder>,
-    pub(crate) sink: Option<Arc<dyn MediaSink>>,
+    pub(crate) media: Arc<MediaIo>,
     pub(crate) send_audio: bool,
     pub(crate) send_video: bool,
 }
@@ -119,6 +130,7 @@ pub(crate) struct BuiltPeer {
     pub(crate) pc: Arc<dyn PeerConnection>,
     pub(crate) audio: Option<LocalTrack>,
     pub(crate) video: Option<LocalTrack>,
+    pub(crate) estimate: Arc<Estimate>,
 }
 
 /// Creates the peer connection for `peer`; events are tagged with `generation`.
@@ -146,8 +158,20 @@ pub(crate) async fn build(
             RtpCodecKind::Video,
         )
         .map_err(webrtc_err)?;
-    let registry =
-        register_default_interceptors(Registry::new(), &mut media_engine).map_err(webrtc_err)?;
+    // NACK (generator and responder), sender/receiver reports, transport-wide congestion
+    // control with Google Congestion Control and a pacer, and keyframe requests for us.
+    let estimate = Arc::new(Estimate::default());
+    let gcc = Gcc::new(GCC_INITIAL_BPS, GCC_MIN_BPS, GCC_MAX_BPS);
+    let registry = configure_nack(Registry::new(), &mut media_engine);
+    let registry = configure_rtcp_reports(registry);
+    let registry = configure_congestion_control(
+        registry,
+        PublishingEstimator::new(gcc, Arc::clone(&estimate)),
+        CongestionFeedback::Twcc,
+        &mut media_engine,
+    )
+    .map_err(webrtc_err)?
+    .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequests::default());
 
     let setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)
@@ -181,7 +205,7 @@ pub(crate) async fn build(
         generation,
         events: ctx.events.clone(),
         stats: Arc::clone(&ctx.stats),
-        sink: ctx.sink.clone(),
+        media: Arc::clone(&ctx.media),
     });
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -195,7 +219,12 @@ pub(crate) async fn build(
         .map_err(webrtc_err)?;
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
     match add_tracks(&pc, ctx).await {
-        Ok((audio, video)) => Ok(BuiltPeer { pc, audio, video }),
+        Ok((audio, video)) => Ok(BuiltPeer {
+            pc,
+            audio,
+            video,
+            estimate,
+        }),
         Err(e) => {
             // Dropping a connection does not stop its driver: close it.
             let _ = pc.close().await;
@@ -227,34 +256,35 @@ async fn add_track(pc: &Arc<dyn PeerConnection>, kind: MediaKind) -> Result<Loca
         MediaKind::Video => (h264_codec(), RtpCodecKind::Video),
     };
     let ssrc = rand::random::<u32>();
-    let track = Arc::new(
-        TrackLocalStaticSample::new(
-            Instant::now(),
-            MediaStreamTrack::new(
-                "samtale".to_owned(),
-                format!("samtale-{}", kind.name()),
-                format!("samtale-{}", kind.name()),
-                rtp_kind,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec,
-                    ..Default::default()
-                }],
-            ),
-        )
-        .map_err(webrtc_err)?,
-    );
+    let default_pt = match kind {
+        MediaKind::Audio => OPUS_PT,
+        MediaKind::Video => H264_PT,
+    };
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "samtale".to_owned(),
+        format!("samtale-{}", kind.name()),
+        format!("samtale-{}", kind.name()),
+        rtp_kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )));
     let sender = pc
         .add_track(Arc::clone(&track) as Arc<dyn TrackLocal>)
         .await
         .map_err(webrtc_err)?;
     Ok(LocalTrack {
-        track,
+        out: OutTrack {
+            track,
+            ssrc,
+            payload_type: Arc::new(AtomicU8::new(default_pt)),
+        },
         sender,
-        ssrc,
     })
 }
 
@@ -275,7 +305,7 @@ struct Handler {
     generation: u64,
     events: mpsc::UnboundedSender<Input>,
     stats: Arc<StatsRecorder>,
-    sink: Option<Arc<dyn MediaSink>>,
+    media: Arc<MediaIo>,
 }
 
 #[async_trait::async_trait]
@@ -312,21 +342,29 @@ impl PeerConnectionEventHandler for Handler {
         };
         let peer = self.peer.clone();
         let stats = Arc::clone(&self.stats);
-        let sink = self.sink.clone();
-        // The task ends when the track ends (poll returns None when the connection closes).
-        tokio::spawn(async move {
-            while let Some(event) = track.poll().await {
-                match event {
-                    TrackRemoteEvent::OnRtpPacket(packet) => {
-                        stats.packet_received(&peer, kind, packet.payload.len());
-                        if let Some(sink) = &sink {
-                            sink.on_rtp(&peer, kind, &packet);
+        let media = Arc::clone(&self.media);
+        // The tasks end when the track ends (poll returns None when the connection closes).
+        match kind {
+            MediaKind::Audio => {
+                tokio::spawn(async move {
+                    while let Some(event) = track.poll().await {
+                        match event {
+                            TrackRemoteEvent::OnRtpPacket(packet) => {
+                                stats.packet_received(&peer, kind, packet.payload.len());
+                                media.on_audio(&peer, &packet);
+                            }
+                            TrackRemoteEvent::OnEnded => break,
+                            _ => {}
                         }
                     }
-                    TrackRemoteEvent::OnEnded => break,
-                    _ => {}
-                }
+                });
             }
-        });
+            MediaKind::Video => {
+                let who = peer.clone();
+                tokio::spawn(media.run_video_track(peer, track, move |packet| {
+                    stats.packet_received(&who, kind, packet.payload.len());
+                }));
+            }
+        }
     }
 }

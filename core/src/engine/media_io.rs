@@ -1,0 +1,863 @@
+//! The media engine's edge: encoder task and thread, one RTP writer per peer and kind, receive
+//! paths (jitter buffers, video assembly and decoding threads), keyframe requests both ways and
+//! the bandwidth estimate per peer.
+//!
+//! Threads and tasks:
+//! - `push_audio` hands 10 ms to the audio encoder task (bounded queue; never blocks the
+//!   caller's audio thread).
+//! - `push_video` puts the frame in a one-slot mailbox (newest wins) read by the
+//!   `samtale-video-enc` thread, which scales, encodes and fans out.
+//! - Each connected peer has its own writer task per kind, so a stalled peer cannot hold up the
+//!   others; its queue drops when full (video then asks itself for a keyframe).
+//! - Each remote video track has a `samtale-video-dec` thread (assembly + OpenH264), which
+//!   delivers decoded frames to the video observers on that thread.
+//! - `pull_audio` runs the jitter buffers on the caller's thread (the shell's audio callback).
+
+use crate::media::assembler::{Assembled, Assembler};
+use crate::media::audio::{AudioEncoder, AudioMixer, EncodedAudio};
+use crate::media::jitter::PullKind;
+use crate::media::rate::{RateController, VideoDecision};
+use crate::media::video::{FreezeCounter, VideoDecoder, VideoEncoder};
+use crate::media::{DecodedFrame, FRAME_SAMPLES, Rotation, VIDEO_CLOCK, VideoFrame};
+use crate::observer::{Listeners, Subscription};
+use bytes::Bytes;
+use rtc::interceptor::{
+    Attribute, BandwidthEstimator, EstimatorStats, Interceptor, Packet as ChainPacket,
+    PacketReport, StreamInfo, TaggedPacket,
+};
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::packetizer::Payloader;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::TrackLocalEvent;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+/// Payload size limit for RTP packets (leaves room for SRTP, TURN and IPv6 headers).
+const MTU: usize = 1100;
+/// Queue lengths of the per-peer writers.
+const AUDIO_QUEUE: usize = 25;
+const VIDEO_QUEUE: usize = 8;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The congestion controller's view of one peer connection.
+#[derive(Debug, Default)]
+pub(crate) struct Estimate {
+    target_bps: AtomicU64,
+    loss_permille: AtomicU64,
+}
+
+impl Estimate {
+    fn target(&self) -> f64 {
+        f64::from_bits(self.target_bps.load(Ordering::Relaxed))
+    }
+}
+
+/// Wraps the congestion controller and publishes its target after every update.
+pub(crate) struct PublishingEstimator<E: BandwidthEstimator> {
+    inner: E,
+    out: Arc<Estimate>,
+}
+
+impl<E: BandwidthEstimator> PublishingEstimator<E> {
+    pub(crate) fn new(inner: E, out: Arc<Estimate>) -> Self {
+        let me = Self { inner, out };
+        me.publish();
+        me
+    }
+
+    fn publish(&self) {
+        self.out
+            .target_bps
+            .store(self.inner.target_bitrate().to_bits(), Ordering::Relaxed);
+        if let Some(loss) = self.inner.stats().packet_loss {
+            self.out
+                .loss_permille
+                .store((loss * 1000.0) as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<E: BandwidthEstimator> BandwidthEstimator for PublishingEstimator<E> {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.inner.on_reports(now, reports);
+        self.publish();
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.inner.target_bitrate()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.inner.handle_timeout(now);
+        self.publish();
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.inner.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.inner.stats()
+    }
+}
+
+/// Marks inbound keyframe requests (PLI, FIR) for delivery to the application; everything else
+/// inbound stays with the interceptors that act on it.
+#[derive(Default)]
+pub(crate) struct KeyframeRequests {
+    read: VecDeque<TaggedPacket>,
+    write: VecDeque<TaggedPacket>,
+}
+
+impl rtc::sansio::Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequests {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let ChainPacket::Rtcp(packets) = &msg.message.packet {
+            let wanted: Vec<Box<dyn rtc::rtcp::Packet>> = packets
+                .iter()
+                .filter(|p| is_keyframe_request(p.as_ref()))
+                .cloned()
+                .collect();
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            msg.message.packet = ChainPacket::Rtcp(wanted);
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.read.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<Self::Rout> {
+        self.read.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.write.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<Self::Wout> {
+        self.write.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequests {
+    fn bind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+fn is_keyframe_request(p: &dyn rtc::rtcp::Packet) -> bool {
+    let any = p.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+/// Media counters of a call (summed over peers).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct MediaStats {
+    /// Receive-side audio.
+    pub audio: AudioStats,
+    /// Receive-side video.
+    pub video: VideoStats,
+    /// Send side.
+    pub send: SendStats,
+}
+
+/// Receive-side audio counters.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct AudioStats {
+    /// 10 ms frames pulled.
+    pub pulled_frames: u64,
+    /// Frames with real decoded audio from at least one peer.
+    pub decoded_frames: u64,
+    /// Frames rebuilt from FEC.
+    pub fec_frames: u64,
+    /// Frames concealed with PLC.
+    pub plc_frames: u64,
+    /// Longest concealment caused by loss or lateness (ms), over all peers.
+    pub max_gap_ms: u64,
+    /// Late packets dropped.
+    pub late_packets: u64,
+    /// Jitter buffer target delay (ms, largest over peers).
+    pub target_delay_ms: u64,
+    /// Smoothed playback level (dBFS).
+    pub level_dbfs: f64,
+}
+
+/// Receive-side video counters.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct VideoStats {
+    /// Frames decoded.
+    pub frames_decoded: u64,
+    /// Size of the last decoded frame.
+    pub width: u32,
+    /// Size of the last decoded frame.
+    pub height: u32,
+    /// Keyframes received.
+    pub keyframes_received: u64,
+    /// Frames dropped (incomplete or undecodable).
+    pub frames_dropped: u64,
+    /// Keyframe requests (PLI) sent.
+    pub plis_sent: u64,
+    /// Freezes (WebRTC definition).
+    pub freezes: u64,
+    /// Total frozen time (ms).
+    pub freeze_ms: u64,
+}
+
+/// Send-side counters.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct SendStats {
+    /// 20 ms Opus packets sent (to the first peer; fan-out is not counted twice).
+    pub audio_packets: u64,
+    /// Video frames encoded.
+    pub video_frames: u64,
+    /// Keyframes encoded.
+    pub keyframes: u64,
+    /// Keyframe requests received from peers.
+    pub plis_received: u64,
+    /// Current bandwidth estimate (kbit/s, lowest over connected peers).
+    pub estimate_kbps: u64,
+    /// Current video target (kbit/s; 0 while paused).
+    pub video_target_kbps: u64,
+    /// Current encoded size.
+    pub video_width: u32,
+    /// Current encoded size.
+    pub video_height: u32,
+    /// Current Opus bitrate (bit/s).
+    pub audio_bps: u64,
+    /// Time video was paused for lack of bandwidth (ms).
+    pub video_paused_ms: u64,
+}
+
+/// One local track and where to write.
+#[derive(Clone)]
+pub(crate) struct OutTrack {
+    pub(crate) track: Arc<TrackLocalStaticRTP>,
+    pub(crate) ssrc: u32,
+    pub(crate) payload_type: Arc<AtomicU8>,
+}
+
+struct PeerOut {
+    connected: Arc<AtomicBool>,
+    audio: Option<mpsc::Sender<EncodedAudio>>,
+    video: Option<mpsc::Sender<(Bytes, Instant)>>,
+    estimate: Arc<Estimate>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for PeerOut {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+#[derive(Default)]
+struct VideoCounters {
+    decoded: AtomicU64,
+    width: AtomicU64,
+    height: AtomicU64,
+    keyframes: AtomicU64,
+    dropped: AtomicU64,
+    plis: AtomicU64,
+    freezes: AtomicU64,
+    freeze_ms: AtomicU64,
+}
+
+#[derive(Default)]
+struct SendCounters {
+    audio_packets: AtomicU64,
+    video_frames: AtomicU64,
+    keyframes: AtomicU64,
+    plis_received: AtomicU64,
+    estimate_bps: AtomicU64,
+    target_bps: AtomicU64,
+    width: AtomicU64,
+    height: AtomicU64,
+    audio_bps: AtomicU64,
+    paused_ms: AtomicU64,
+}
+
+#[derive(Default)]
+struct AudioCounters {
+    pulled: u64,
+    decoded: u64,
+    fec: u64,
+    plc: u64,
+}
+
+/// The newest captured frame, waiting for the encoder thread.
+#[derive(Default)]
+struct Mailbox {
+    slot: Mutex<(Option<(VideoFrame, Instant)>, bool)>,
+    ready: Condvar,
+}
+
+impl Mailbox {
+    fn put(&self, frame: VideoFrame, at: Instant) {
+        lock(&self.slot).0 = Some((frame, at));
+        self.ready.notify_one();
+    }
+
+    fn close(&self) {
+        lock(&self.slot).1 = true;
+        self.ready.notify_all();
+    }
+
+    /// The next frame, or `None` once closed.
+    fn take(&self) -> Option<(VideoFrame, Instant)> {
+        let mut g = lock(&self.slot);
+        loop {
+            if g.1 {
+                return None;
+            }
+            if let Some(f) = g.0.take() {
+                return Some(f);
+            }
+            g = self.ready.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// Everything media of one call.
+pub(crate) struct MediaIo {
+    origin: Instant,
+    mixer: Mutex<AudioMixer>,
+    audio_counters: Mutex<AudioCounters>,
+    audio_in: Mutex<Option<mpsc::Sender<Vec<i16>>>>,
+    mailbox: Arc<Mailbox>,
+    peers: Mutex<BTreeMap<String, PeerOut>>,
+    frames: Listeners<DecodedFrame>,
+    keyframe_wanted: AtomicBool,
+    mic_muted: AtomicBool,
+    camera_on: AtomicBool,
+    video_rx: VideoCounters,
+    send: SendCounters,
+    rate: Mutex<RateController>,
+}
+
+impl MediaIo {
+    /// Starts the encoder task and thread. Must be called within a Tokio runtime.
+    pub(crate) fn start(origin: Instant) -> Arc<Self> {
+        let (audio_tx, audio_rx) = mpsc::channel::<Vec<i16>>(50);
+        let me = Arc::new(Self {
+            origin,
+            mixer: Mutex::new(AudioMixer::new(origin)),
+            audio_counters: Mutex::new(AudioCounters::default()),
+            audio_in: Mutex::new(Some(audio_tx)),
+            mailbox: Arc::new(Mailbox::default()),
+            peers: Mutex::new(BTreeMap::new()),
+            frames: Listeners::new(),
+            keyframe_wanted: AtomicBool::new(false),
+            mic_muted: AtomicBool::new(false),
+            camera_on: AtomicBool::new(true),
+            video_rx: VideoCounters::default(),
+            send: SendCounters::default(),
+            rate: Mutex::new(RateController::new()),
+        });
+        tokio::spawn(audio_encoder(Arc::downgrade(&me), audio_rx));
+        let weak = Arc::downgrade(&me);
+        let mailbox = Arc::clone(&me.mailbox);
+        let spawned = std::thread::Builder::new()
+            .name("samtale-video-enc".into())
+            .spawn(move || video_encoder(weak, mailbox));
+        if let Err(e) = spawned {
+            log::error!("cannot start the video encoder thread: {e}");
+        }
+        me
+    }
+
+    /// Stops the encoders; peers are dropped.
+    pub(crate) fn stop(&self) {
+        self.mailbox.close();
+        lock(&self.audio_in).take();
+        lock(&self.peers).clear();
+        lock(&self.mixer).remove_all();
+    }
+
+    pub(crate) fn push_audio(&self, pcm: &[i16]) {
+        let pcm = if self.mic_muted.load(Ordering::Relaxed) {
+            vec![0; pcm.len()]
+        } else {
+            pcm.to_vec()
+        };
+        if let Some(tx) = lock(&self.audio_in).as_ref() {
+            // Full queue: the encoder is behind; dropping 10 ms is better than blocking audio.
+            let _ = tx.try_send(pcm);
+        }
+    }
+
+    pub(crate) fn push_video(&self, frame: &VideoFrame, rotation: Rotation) {
+        if !self.camera_on.load(Ordering::Relaxed) {
+            return;
+        }
+        self.mailbox
+            .put(frame.rotated(rotation), Instant::now());
+    }
+
+    pub(crate) fn set_mic_muted(&self, muted: bool) {
+        self.mic_muted.store(muted, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_camera_on(&self, on: bool) {
+        let was = self.camera_on.swap(on, Ordering::Relaxed);
+        if on && !was {
+            self.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn pull_audio(&self, out: &mut [i16; FRAME_SAMPLES]) {
+        let kinds = lock(&self.mixer).pull(Instant::now(), out);
+        let mut c = lock(&self.audio_counters);
+        c.pulled += 1;
+        if kinds.contains(&PullKind::Decoded) {
+            c.decoded += 1;
+        } else if kinds.contains(&PullKind::Fec) {
+            c.fec += 1;
+        } else if kinds.contains(&PullKind::Plc) {
+            c.plc += 1;
+        }
+    }
+
+    pub(crate) fn subscribe_frames(
+        &self,
+        f: impl Fn(&DecodedFrame) + Send + Sync + 'static,
+    ) -> Subscription {
+        self.frames.subscribe(f)
+    }
+
+    /// A new peer connection's outgoing tracks: starts their writer tasks.
+    pub(crate) fn add_peer(
+        self: &Arc<Self>,
+        peer: &str,
+        audio: Option<OutTrack>,
+        video: Option<OutTrack>,
+        estimate: Arc<Estimate>,
+    ) {
+        let connected = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        let audio_tx = audio.map(|t| {
+            let (tx, rx) = mpsc::channel(AUDIO_QUEUE);
+            tasks.push(tokio::spawn(audio_writer(t, rx, Arc::downgrade(self))));
+            tx
+        });
+        let video_tx = video.map(|t| {
+            let (tx, rx) = mpsc::channel(VIDEO_QUEUE);
+            tasks.push(tokio::spawn(keyframe_requests(
+                Arc::clone(&t.track),
+                Arc::downgrade(self),
+            )));
+            tasks.push(tokio::spawn(video_writer(t, rx, self.origin)));
+            tx
+        });
+        lock(&self.peers).insert(
+            peer.to_owned(),
+            PeerOut {
+                connected,
+                audio: audio_tx,
+                video: video_tx,
+                estimate,
+                tasks,
+            },
+        );
+    }
+
+    pub(crate) fn set_connected(&self, peer: &str, connected: bool) {
+        if let Some(p) = lock(&self.peers).get(peer) {
+            p.connected.store(connected, Ordering::Relaxed);
+        }
+        if connected {
+            // A new viewer needs a keyframe to start from.
+            self.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn remove_peer(&self, peer: &str) {
+        lock(&self.peers).remove(peer);
+        lock(&self.mixer).remove(peer);
+    }
+
+    /// An audio packet from `peer`.
+    pub(crate) fn on_audio(&self, peer: &str, packet: &rtc::rtp::Packet) {
+        lock(&self.mixer).insert(
+            peer,
+            packet.header.sequence_number,
+            packet.header.timestamp,
+            packet.payload.clone(),
+            Instant::now(),
+        );
+    }
+
+    /// Runs a remote video track: assembly and decoding on a thread of its own, keyframe
+    /// requests back to the sender. Returns when the track ends.
+    pub(crate) async fn run_video_track(
+        self: Arc<Self>,
+        peer: String,
+        track: Arc<dyn TrackRemote>,
+        on_packet: impl Fn(&rtc::rtp::Packet) + Send,
+    ) {
+        let (pkt_tx, pkt_rx) = std::sync::mpsc::channel::<rtc::rtp::Packet>();
+        let (pli_tx, mut pli_rx) = mpsc::unbounded_channel::<()>();
+        let weak = Arc::downgrade(&self);
+        let who = peer.clone();
+        let spawned = std::thread::Builder::new()
+            .name("samtale-video-dec".into())
+            .spawn(move || video_decoder(weak, who, pkt_rx, pli_tx));
+        if let Err(e) = spawned {
+            log::error!("cannot start a video decoder thread: {e}");
+            return;
+        }
+        drop(self);
+        let mut media_ssrc = 0;
+        loop {
+            tokio::select! {
+                event = track.poll() => match event {
+                    Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
+                        on_packet(&packet);
+                        media_ssrc = packet.header.ssrc;
+                        if pkt_tx.send(packet).is_err() {
+                            break;
+                        }
+                    }
+                    Some(TrackRemoteEvent::OnEnded) | None => break,
+                    Some(_) => {}
+                },
+                Some(()) = pli_rx.recv() => {
+                    let pli = PictureLossIndication { sender_ssrc: 1, media_ssrc };
+                    if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                        log::debug!("cannot send a keyframe request: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> MediaStats {
+        let mixer = lock(&self.mixer);
+        let jb = mixer.stats();
+        let c = lock(&self.audio_counters);
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        MediaStats {
+            audio: AudioStats {
+                pulled_frames: c.pulled,
+                decoded_frames: c.decoded,
+                fec_frames: c.fec,
+                plc_frames: c.plc,
+                max_gap_ms: jb.values().map(|s| s.max_gap_ms).max().unwrap_or(0),
+                late_packets: jb.values().map(|s| s.late).sum(),
+                target_delay_ms: jb.values().map(|s| s.target_ms).max().unwrap_or(0),
+                level_dbfs: (mixer.level_dbfs() * 10.0).round() / 10.0,
+            },
+            video: VideoStats {
+                frames_decoded: ld(&self.video_rx.decoded),
+                width: ld(&self.video_rx.width) as u32,
+                height: ld(&self.video_rx.height) as u32,
+                keyframes_received: ld(&self.video_rx.keyframes),
+                frames_dropped: ld(&self.video_rx.dropped),
+                plis_sent: ld(&self.video_rx.plis),
+                freezes: ld(&self.video_rx.freezes),
+                freeze_ms: ld(&self.video_rx.freeze_ms),
+            },
+            send: SendStats {
+                audio_packets: ld(&self.send.audio_packets),
+                video_frames: ld(&self.send.video_frames),
+                keyframes: ld(&self.send.keyframes),
+                plis_received: ld(&self.send.plis_received),
+                estimate_kbps: ld(&self.send.estimate_bps) / 1000,
+                video_target_kbps: ld(&self.send.target_bps) / 1000,
+                video_width: ld(&self.send.width) as u32,
+                video_height: ld(&self.send.height) as u32,
+                audio_bps: ld(&self.send.audio_bps),
+                video_paused_ms: ld(&self.send.paused_ms),
+            },
+        }
+    }
+
+    /// Connected peers' writers of one kind.
+    fn targets<T>(&self, pick: impl Fn(&PeerOut) -> Option<T>) -> Vec<T> {
+        lock(&self.peers)
+            .values()
+            .filter(|p| p.connected.load(Ordering::Relaxed))
+            .filter_map(pick)
+            .collect()
+    }
+
+    /// The lowest estimate over connected peers (the shared encoder must fit the worst path).
+    fn estimate(&self) -> Option<(f64, f64)> {
+        lock(&self.peers)
+            .values()
+            .filter(|p| p.connected.load(Ordering::Relaxed))
+            .map(|p| {
+                (
+                    p.estimate.target(),
+                    p.estimate.loss_permille.load(Ordering::Relaxed) as f64 / 1000.0,
+                )
+            })
+            .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1)))
+    }
+}
+
+async fn audio_encoder(media: std::sync::Weak<MediaIo>, mut rx: mpsc::Receiver<Vec<i16>>) {
+    let mut encoder = match AudioEncoder::new() {
+        Ok(e) => e,
+        Err(e) => {
+            log::error!("audio encoder unavailable: {e}");
+            return;
+        }
+    };
+    while let Some(pcm) = rx.recv().await {
+        let Some(media) = media.upgrade() else { break };
+        encoder.set_bitrate(lock(&media.rate).audio_bps());
+        if let Some((_, loss)) = media.estimate() {
+            encoder.set_expected_loss((loss * 100.0).round() as i32 + 5);
+        }
+        media
+            .send
+            .audio_bps
+            .store(encoder.bitrate() as u64, Ordering::Relaxed);
+        let Some(packet) = encoder.push(&pcm) else {
+            continue;
+        };
+        let targets = media.targets(|p| p.audio.clone());
+        if !targets.is_empty() {
+            media.send.audio_packets.fetch_add(1, Ordering::Relaxed);
+        }
+        for tx in targets {
+            let _ = tx.try_send(packet.clone());
+        }
+    }
+}
+
+fn video_encoder(media: std::sync::Weak<MediaIo>, mailbox: Arc<Mailbox>) {
+    let mut encoder = VideoEncoder::new();
+    while let Some((frame, captured)) = mailbox.take() {
+        let Some(media) = media.upgrade() else { break };
+        let now = Instant::now();
+        let estimate = media.estimate();
+        let decision = {
+            let mut rate = lock(&media.rate);
+            let d = match estimate {
+                Some((bps, _)) => rate.update(bps, now),
+                None => rate.decision(),
+            };
+            let paused = rate.paused_total(now).as_millis() as u64;
+            media.send.paused_ms.store(paused, Ordering::Relaxed);
+            d
+        };
+        if let Some((bps, _)) = estimate {
+            media.send.estimate_bps.store(bps as u64, Ordering::Relaxed);
+        }
+        let rung = match decision {
+            VideoDecision::Paused => {
+                media.send.target_bps.store(0, Ordering::Relaxed);
+                continue;
+            }
+            VideoDecision::Send(rung) => rung,
+        };
+        media
+            .send
+            .target_bps
+            .store(u64::from(rung.bps), Ordering::Relaxed);
+        let targets = media.targets(|p| p.video.clone());
+        if targets.is_empty() {
+            continue;
+        }
+        if media.keyframe_wanted.swap(false, Ordering::Relaxed) {
+            encoder.request_keyframe();
+        }
+        let Some(encoded) = encoder.encode(&frame, rung, now) else {
+            continue;
+        };
+        media.send.video_frames.fetch_add(1, Ordering::Relaxed);
+        media
+            .send
+            .width
+            .store(u64::from(rung.width), Ordering::Relaxed);
+        media
+            .send
+            .height
+            .store(u64::from(rung.height), Ordering::Relaxed);
+        if encoded.keyframe {
+            media.send.keyframes.fetch_add(1, Ordering::Relaxed);
+        }
+        let data = Bytes::from(encoded.annexb);
+        for tx in targets {
+            if tx.try_send((data.clone(), captured)).is_err() {
+                // That peer's queue is full: it will miss a frame, so its next one must be a
+                // keyframe.
+                media.keyframe_wanted.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+fn rtp_header(pt: u8, seq: u16, ts: u32, ssrc: u32, marker: bool) -> rtc::rtp::header::Header {
+    rtc::rtp::header::Header {
+        version: 2,
+        payload_type: pt,
+        sequence_number: seq,
+        timestamp: ts,
+        ssrc,
+        marker,
+        ..Default::default()
+    }
+}
+
+async fn audio_writer(
+    out: OutTrack,
+    mut rx: mpsc::Receiver<EncodedAudio>,
+    _media: std::sync::Weak<MediaIo>,
+) {
+    let mut seq: u16 = rand::random();
+    let base: u32 = rand::random();
+    while let Some(packet) = rx.recv().await {
+        let pt = out.payload_type.load(Ordering::Relaxed);
+        let rtp = rtc::rtp::Packet {
+            header: rtp_header(
+                pt,
+                seq,
+                base.wrapping_add(packet.rtp_timestamp),
+                out.ssrc,
+                false,
+            ),
+            payload: packet.payload,
+        };
+        seq = seq.wrapping_add(1);
+        if let Err(e) = out.track.write_rtp(rtp).await {
+            log::trace!("audio write: {e}");
+        }
+    }
+}
+
+async fn video_writer(out: OutTrack, mut rx: mpsc::Receiver<(Bytes, Instant)>, origin: Instant) {
+    let mut seq: u16 = rand::random();
+    let base: u32 = rand::random();
+    let mut payloader = rtc::rtp::codec::h264::H264Payloader::default();
+    while let Some((annexb, captured)) = rx.recv().await {
+        let pt = out.payload_type.load(Ordering::Relaxed);
+        let ticks = captured.saturating_duration_since(origin).as_secs_f64() * f64::from(VIDEO_CLOCK);
+        let ts = base.wrapping_add(ticks as u64 as u32);
+        let payloads = match payloader.payload(MTU, &annexb) {
+            Ok(p) => p,
+            Err(e) => {
+                log::debug!("H.264 packetization failed: {e}");
+                continue;
+            }
+        };
+        let last = payloads.len().saturating_sub(1);
+        for (i, payload) in payloads.into_iter().enumerate() {
+            let rtp = rtc::rtp::Packet {
+                header: rtp_header(pt, seq, ts, out.ssrc, i == last),
+                payload,
+            };
+            seq = seq.wrapping_add(1);
+            if let Err(e) = out.track.write_rtp(rtp).await {
+                log::trace!("video write: {e}");
+            }
+        }
+    }
+}
+
+/// Keyframe requests (PLI/FIR) from the peer that receives this track.
+async fn keyframe_requests(track: Arc<TrackLocalStaticRTP>, media: std::sync::Weak<MediaIo>) {
+    while let Some(event) = track.poll().await {
+        let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+            continue;
+        };
+        if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+            let Some(media) = media.upgrade() else { break };
+            media.send.plis_received.fetch_add(1, Ordering::Relaxed);
+            media.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+fn video_decoder(
+    media: std::sync::Weak<MediaIo>,
+    peer: String,
+    rx: std::sync::mpsc::Receiver<rtc::rtp::Packet>,
+    pli: mpsc::UnboundedSender<()>,
+) {
+    let mut assembler = Assembler::new();
+    let mut decoder = VideoDecoder::new();
+    let mut freezes = FreezeCounter::default();
+    let mut dropped = 0;
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(p) => {
+                let marker = p.header.marker;
+                assembler.insert(p.header.sequence_number, p.header.timestamp, marker, p.payload);
+                // Batch: take whatever else is already queued before assembling.
+                while let Ok(p) = rx.try_recv() {
+                    let m = p.header.marker;
+                    assembler.insert(p.header.sequence_number, p.header.timestamp, m, p.payload);
+                }
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+        let Some(media) = media.upgrade() else { break };
+        for out in assembler.poll(Instant::now()) {
+            match out {
+                Assembled::RequestKeyframe => {
+                    media.video_rx.plis.fetch_add(1, Ordering::Relaxed);
+                    let _ = pli.send(());
+                }
+                Assembled::Frame {
+                    annexb,
+                    timestamp,
+                    keyframe,
+                } => {
+                    if keyframe {
+                        media.video_rx.keyframes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    match decoder.decode(&annexb) {
+                        Ok(Some(frame)) => {
+                            freezes.frame(Instant::now());
+                            let c = &media.video_rx;
+                            c.decoded.fetch_add(1, Ordering::Relaxed);
+                            c.width.store(u64::from(frame.width()), Ordering::Relaxed);
+                            c.height.store(u64::from(frame.height()), Ordering::Relaxed);
+                            c.freezes.store(freezes.freezes, Ordering::Relaxed);
+                            c.freeze_ms.store(freezes.freeze_ms, Ordering::Relaxed);
+                            media.frames.emit(&DecodedFrame {
+                                peer: peer.clone(),
+                                frame,
+                                rtp_timestamp: timestamp,
+                            });
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            log::debug!("H.264 decode failed: {e}");
+                            assembler.decoder_failed();
+                        }
+                    }
+                }
+            }
+        }
+        let d = assembler.stats().dropped;
+        media
+            .video_rx
+            .dropped
+            .fetch_add(d - dropped, Ordering::Relaxed);
+        dropped = d;
+    }
+}
