@@ -3,13 +3,15 @@
 //! - [`code`]: join codes (offline check digit) — re-exported from `samtale-protocol`.
 //! - [`protocol`]: wire messages — re-exported from `samtale-protocol`.
 //! - [`fsm`]: the call state machine (pure, virtual-clock tested).
-//! - [`engine`]: the edge — HTTP, WebSocket, WebRTC peer connections, timers, media pumps.
-//! - [`media`]: the media seam (frame sources and sinks).
+//! - [`engine`]: the edge — HTTP, WebSocket, WebRTC peer connections, timers, media tasks.
+//! - [`media`]: the media engine (Opus, H.264, jitter buffer, frame assembly, rate control).
+//! - [`devices`]: emulated microphone, camera, speaker and screen (emulator and tests).
 //! - [`error`]: rich internal errors and the few public kinds, mapped in one place.
 //!
 //! No FFI here: the uniffi bindings wrap this crate.
 
 pub mod api;
+pub mod devices;
 pub mod engine;
 pub mod error;
 pub mod fsm;
@@ -20,7 +22,8 @@ pub mod stats;
 pub use samtale_protocol::code;
 pub use samtale_protocol::wire as protocol;
 
-pub use engine::{Call, CallConfig, IceTuning, Participant};
+pub use engine::{Call, CallConfig, IceTuning, MediaStats, Participant};
+pub use media::{DecodedFrame, Rotation, VideoFrame};
 pub use error::{CoreError, PublicError};
 pub use fsm::{CallState, EndReason, FsmTiming};
 pub use observer::Subscription;

@@ -5,12 +5,16 @@
 //! - `join`: join a meeting by code as a citizen.
 //! - `bench-join`: time join() -> first remote media packet over repeated runs.
 
+mod files;
 mod report;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use report::{Reporter, exit};
 use samtale_core::api::ApiClient;
+use samtale_core::devices::{AudioInput, DeviceOptions, Devices, VideoInput};
 use samtale_core::{Call, CallConfig, CallState, CallStats};
+use std::path::PathBuf;
+use std::sync::Arc;
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -26,6 +30,27 @@ struct Cli {
     command: Command,
 }
 
+/// The emulated devices and network binding of one participant.
+#[derive(Args, Clone, Debug, Default)]
+struct MediaArgs {
+    /// Bind media to 127.0.0.1 only.
+    #[arg(long)]
+    loopback: bool,
+    /// Bind media sockets to this local IP (default: every interface).
+    #[arg(long, value_name = "IP")]
+    bind: Option<String>,
+    /// Camera: play this Y4M file (4:2:0), looped, instead of the test pattern.
+    #[arg(long, value_name = "FILE.y4m")]
+    video: Option<PathBuf>,
+    /// Microphone: play this WAV file, looped, instead of the speech-like test signal.
+    #[arg(long, value_name = "FILE.wav")]
+    audio: Option<PathBuf>,
+    /// Write what was sent and heard (sent-audio.wav, received-audio.wav) and a received
+    /// picture per second (video-NNNN.png) into DIR.
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Start a server in-process, host a meeting, join it by code, exchange media, leave.
@@ -36,6 +61,9 @@ enum Command {
         /// JSON lines instead of a readable timeline.
         #[arg(long)]
         json: bool,
+        /// Write the citizen's recordings (see `join --record`) into DIR.
+        #[arg(long, value_name = "DIR")]
+        record: Option<PathBuf>,
     },
     /// Create a meeting on a server, print its code and stay in it as the caseworker.
     Host {
@@ -48,9 +76,8 @@ enum Command {
         /// Stay this many seconds (0 = until Ctrl-C or the meeting ends).
         #[arg(long, default_value_t = 0)]
         seconds: u64,
-        /// Bind media to 127.0.0.1 only.
-        #[arg(long)]
-        loopback: bool,
+        #[command(flatten)]
+        media: MediaArgs,
         /// JSON lines.
         #[arg(long)]
         json: bool,
@@ -66,9 +93,8 @@ enum Command {
         /// Stay this many seconds in the call (0 = until Ctrl-C or the meeting ends).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
-        /// Bind media to 127.0.0.1 only.
-        #[arg(long)]
-        loopback: bool,
+        #[command(flatten)]
+        media: MediaArgs,
         /// JSON lines.
         #[arg(long)]
         json: bool,
@@ -101,21 +127,25 @@ fn main() -> ExitCode {
     };
     let code = runtime.block_on(async move {
         match cli.command {
-            Command::Demo { seconds, json } => demo(seconds, Reporter::new(json)).await,
+            Command::Demo {
+                seconds,
+                json,
+                record,
+            } => demo(seconds, record, Reporter::new(json)).await,
             Command::Host {
                 server,
                 token,
                 seconds,
-                loopback,
+                media,
                 json,
-            } => host(&server, &token, seconds, loopback, Reporter::new(json)).await,
+            } => host(&server, &token, seconds, &media, Reporter::new(json)).await,
             Command::Join {
                 server,
                 code,
                 seconds,
-                loopback,
+                media,
                 json,
-            } => join(&server, &code, seconds, loopback, Reporter::new(json)).await,
+            } => join(&server, &code, seconds, &media, Reporter::new(json)).await,
             Command::BenchJoin { runs, json } => bench_join(runs, json).await,
         }
     });
@@ -125,6 +155,94 @@ fn main() -> ExitCode {
 fn config(server: &str, loopback: bool) -> CallConfig {
     let config = CallConfig::new(server);
     if loopback { config.loopback() } else { config }
+}
+
+fn media_config(server: &str, media: &MediaArgs) -> CallConfig {
+    let mut config = config(server, media.loopback);
+    if let Some(ip) = &media.bind {
+        config.bind_addrs = vec![format!("{ip}:0")];
+    }
+    config
+}
+
+/// The devices of one participant: files if given, else the test pattern and speech.
+fn device_options(media: &MediaArgs) -> Result<DeviceOptions, String> {
+    let mut options = DeviceOptions {
+        record: media.record.is_some(),
+        ..DeviceOptions::default()
+    };
+    if let Some(path) = &media.video {
+        let (frames, fps) = files::read_y4m(path)?;
+        options.video = VideoInput::Frames(Arc::new(frames));
+        options.fps = fps.unwrap_or(15);
+    }
+    if let Some(path) = &media.audio {
+        options.audio = AudioInput::Samples(Arc::new(files::read_wav(path)?));
+    }
+    if let Some(dir) = &media.record {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    Ok(options)
+}
+
+/// Writes the recordings of `devices` into `dir`.
+fn save_recordings(devices: &Devices, dir: &std::path::Path) -> Result<(), String> {
+    let (sent, played) = devices.recorded_audio();
+    files::write_wav(&dir.join("sent-audio.wav"), &sent)?;
+    files::write_wav(&dir.join("received-audio.wav"), &played)?;
+    for (i, frame) in devices.snapshots().iter().enumerate() {
+        files::write_png(&dir.join(format!("video-{i:04}.png")), frame)?;
+    }
+    Ok(())
+}
+
+/// The `media` object of the summary (see README: the JSON summary).
+fn media_summary(call: &Call, devices: &Devices) -> serde_json::Value {
+    let stats = call.stats();
+    let m = call.media_stats();
+    let d = devices.report();
+    let spread = |s: Option<samtale_core::devices::Spread>| {
+        s.map(|s| json!({"count": s.count, "median": s.median, "p95": s.p95, "mean": (s.mean * 10.0).round() / 10.0, "min": s.min}))
+    };
+    json!({
+        "audio": {
+            "packets_received": stats.audio_packets_received,
+            "pulled_frames": m.audio.pulled_frames,
+            "decoded_frames": m.audio.decoded_frames,
+            "fec_frames": m.audio.fec_frames,
+            "plc_frames": m.audio.plc_frames,
+            "audible_frames": d.audible_frames,
+            "level_dbfs": m.audio.level_dbfs,
+            "max_gap_ms": m.audio.max_gap_ms,
+            "target_delay_ms": m.audio.target_delay_ms,
+            "latency_ms": spread(d.audio_latency_ms),
+        },
+        "video": {
+            "packets_received": stats.video_packets_received,
+            "frames_decoded": m.video.frames_decoded,
+            "width": m.video.width,
+            "height": m.video.height,
+            "latency_ms": spread(d.video_latency_ms),
+            "psnr_db": spread(d.psnr_db),
+            "freezes": m.video.freezes,
+            "freeze_ms": m.video.freeze_ms,
+            "plis_sent": m.video.plis_sent,
+            "keyframes_received": m.video.keyframes_received,
+            "frames_dropped": m.video.frames_dropped,
+        },
+        "send": {
+            "estimate_kbps": m.send.estimate_kbps,
+            "video_target_kbps": m.send.video_target_kbps,
+            "video_width": m.send.video_width,
+            "video_height": m.send.video_height,
+            "video_paused_ms": m.send.video_paused_ms,
+            "audio_bps": m.send.audio_bps,
+            "audio_frames_sent": m.send.audio_packets,
+            "video_frames_sent": m.send.video_frames,
+            "keyframes": m.send.keyframes,
+            "plis_received": m.send.plis_received,
+        },
+    })
 }
 
 /// Prints every state change of `call` as `who`.
@@ -159,7 +277,7 @@ async fn start_local_server()
     Ok((server, dir, token))
 }
 
-async fn demo(seconds: u64, rep: Reporter) -> i32 {
+async fn demo(seconds: u64, record: Option<PathBuf>, rep: Reporter) -> i32 {
     let (server, _dir, token) = match start_local_server().await {
         Ok(v) => v,
         Err(e) => {
@@ -169,13 +287,19 @@ async fn demo(seconds: u64, rep: Reporter) -> i32 {
     };
     let base = server.base_url();
     rep.event("server", "listening", json!({"url": base}));
-    let result = demo_call(&base, &token, seconds, &rep).await;
+    let result = demo_call(&base, &token, seconds, record, &rep).await;
     server.shutdown().await;
     rep.event("server", "stopped", json!({}));
     result
 }
 
-async fn demo_call(base: &str, token: &str, seconds: u64, rep: &Reporter) -> i32 {
+async fn demo_call(
+    base: &str,
+    token: &str,
+    seconds: u64,
+    record: Option<PathBuf>,
+    rep: &Reporter,
+) -> i32 {
     let api = match ApiClient::new(base, Duration::from_secs(10)) {
         Ok(a) => a,
         Err(e) => {
@@ -202,7 +326,20 @@ async fn demo_call(base: &str, token: &str, seconds: u64, rep: &Reporter) -> i32
             return exit::SERVER_ERROR;
         }
     };
+    let citizen_media = MediaArgs {
+        loopback: true,
+        record,
+        ..MediaArgs::default()
+    };
+    let citizen_options = match device_options(&citizen_media) {
+        Ok(o) => o,
+        Err(e) => {
+            rep.event("citizen", "error", json!({"message": e}));
+            return exit::FAILURE;
+        }
+    };
     let staff = Call::join_with_ticket(config(base, true), ticket);
+    let staff_devices = Devices::attach(&staff, DeviceOptions::default());
     let _staff_trace = trace(&staff, "caseworker", rep);
     let s = staff.wait_for(Duration::from_secs(20), is_up).await;
     if !is_up(&s) {
@@ -210,6 +347,7 @@ async fn demo_call(base: &str, token: &str, seconds: u64, rep: &Reporter) -> i32
     }
 
     let citizen = Call::join(config(base, true), &meeting.code_display);
+    let citizen_devices = Devices::attach(&citizen, citizen_options);
     let _citizen_trace = trace(&citizen, "citizen", rep);
     let s = citizen
         .wait_for(Duration::from_secs(20), |s| *s == CallState::InCall)
@@ -225,11 +363,22 @@ async fn demo_call(base: &str, token: &str, seconds: u64, rep: &Reporter) -> i32
 
     let citizen_stats = citizen.stats();
     let staff_stats = staff.stats();
+    let citizen_media_json = media_summary(&citizen, &citizen_devices);
+    let staff_media_json = media_summary(&staff, &staff_devices);
+    if let Some(dir) = &citizen_media.record
+        && let Err(e) = save_recordings(&citizen_devices, dir)
+    {
+        rep.event("citizen", "error", json!({"message": e}));
+    }
     citizen.leave();
     citizen.closed().await;
     staff.leave();
     staff.closed().await;
-    summary(rep, &citizen_stats, &staff_stats)
+    summary(
+        rep,
+        (&citizen_stats, &citizen_media_json),
+        (&staff_stats, &staff_media_json),
+    )
 }
 
 fn finish_failed(rep: &Reporter, who: &str, state: &CallState) -> i32 {
@@ -245,60 +394,86 @@ fn finish_failed(rep: &Reporter, who: &str, state: &CallState) -> i32 {
     }
 }
 
-fn summary(rep: &Reporter, citizen: &CallStats, staff: &CallStats) -> i32 {
-    let ok = citizen.audio_packets_received > 0
-        && citizen.video_packets_received > 0
-        && staff.audio_packets_received > 0
-        && staff.video_packets_received > 0;
+/// Whether decoded audio and video arrived.
+fn media_ok(media: &serde_json::Value) -> bool {
+    let n = |a: &str, b: &str| media[a][b].as_u64().unwrap_or(0);
+    n("audio", "decoded_frames") > 0 && n("video", "frames_decoded") > 0
+}
+
+fn summary(
+    rep: &Reporter,
+    citizen: (&CallStats, &serde_json::Value),
+    staff: (&CallStats, &serde_json::Value),
+) -> i32 {
+    let ok = media_ok(citizen.1) && media_ok(staff.1);
     if rep.json() {
         println!(
             "{}",
-            json!({"event": "summary", "ok": ok, "citizen": citizen, "caseworker": staff})
+            json!({"event": "summary", "ok": ok,
+                "citizen": {"stats": citizen.0, "media": citizen.1},
+                "caseworker": {"stats": staff.0, "media": staff.1}})
         );
     } else {
         let ms = |v: Option<u64>| v.map(|v| format!("{v} ms")).unwrap_or_else(|| "-".into());
+        let c = citizen.0;
         println!();
         println!(
             "Summary ({})",
             if ok {
                 "call succeeded"
             } else {
-                "MEDIA DID NOT FLOW BOTH WAYS"
+                "MEDIA WAS NOT DECODED BOTH WAYS"
             }
         );
-        println!(
-            "  citizen join -> code resolved      {}",
-            ms(citizen.resolved_ms)
-        );
-        println!(
-            "  citizen join -> in the meeting     {}",
-            ms(citizen.signalling_ms)
-        );
-        println!(
-            "  citizen join -> media connected    {}",
-            ms(citizen.connected_ms)
-        );
-        println!(
-            "  citizen join -> first remote audio {}",
-            ms(citizen.first_audio_ms)
-        );
-        println!(
-            "  citizen join -> first remote video {}",
-            ms(citizen.first_video_ms)
-        );
-        println!(
-            "  caseworker -> citizen: {} audio + {} video packets received",
-            citizen.audio_packets_received, citizen.video_packets_received
-        );
-        println!(
-            "  citizen -> caseworker: {} audio + {} video packets received",
-            staff.audio_packets_received, staff.video_packets_received
-        );
+        println!("  citizen join -> code resolved      {}", ms(c.resolved_ms));
+        println!("  citizen join -> in the meeting     {}", ms(c.signalling_ms));
+        println!("  citizen join -> media connected    {}", ms(c.connected_ms));
+        println!("  citizen join -> first remote audio {}", ms(c.first_audio_ms));
+        println!("  citizen join -> first remote video {}", ms(c.first_video_ms));
+        for (label, media) in [
+            ("caseworker -> citizen", citizen.1),
+            ("citizen -> caseworker", staff.1),
+        ] {
+            println!("  {label}:");
+            println!("    {}", describe_media(media));
+        }
     }
     if ok { exit::OK } else { exit::FAILURE }
 }
 
-async fn host(server: &str, token: &str, seconds: u64, loopback: bool, rep: Reporter) -> i32 {
+/// One readable line about received media.
+fn describe_media(m: &serde_json::Value) -> String {
+    let lat = |v: &serde_json::Value| {
+        v["median"]
+            .as_f64()
+            .map(|x| format!("{x:.0} ms"))
+            .unwrap_or_else(|| "-".into())
+    };
+    format!(
+        "video {} frames decoded ({}x{}), latency {}, PSNR {} dB, {} freezes; audio {} x 10 ms decoded, level {} dBFS, latency {}",
+        m["video"]["frames_decoded"],
+        m["video"]["width"],
+        m["video"]["height"],
+        lat(&m["video"]["latency_ms"]),
+        m["video"]["psnr_db"]["mean"]
+            .as_f64()
+            .map(|x| format!("{x:.1}"))
+            .unwrap_or_else(|| "-".into()),
+        m["video"]["freezes"],
+        m["audio"]["decoded_frames"],
+        m["audio"]["level_dbfs"],
+        lat(&m["audio"]["latency_ms"]),
+    )
+}
+
+async fn host(server: &str, token: &str, seconds: u64, media: &MediaArgs, rep: Reporter) -> i32 {
+    let options = match device_options(media) {
+        Ok(o) => o,
+        Err(e) => {
+            rep.event("caseworker", "error", json!({"message": e}));
+            return exit::FAILURE;
+        }
+    };
     let api = match ApiClient::new(server, Duration::from_secs(10)) {
         Ok(a) => a,
         Err(e) => {
@@ -325,17 +500,32 @@ async fn host(server: &str, token: &str, seconds: u64, loopback: bool, rep: Repo
         "meeting created",
         json!({"code": meeting.code_display, "meeting_id": meeting.meeting_id}),
     );
-    let call = Call::join_with_ticket(config(server, loopback), ticket);
-    stay(call, "caseworker", seconds, &rep).await
+    let call = Call::join_with_ticket(media_config(server, media), ticket);
+    stay(call, options, media, "caseworker", seconds, &rep).await
 }
 
-async fn join(server: &str, code: &str, seconds: u64, loopback: bool, rep: Reporter) -> i32 {
-    let call = Call::join(config(server, loopback), code);
-    stay(call, "citizen", seconds, &rep).await
+async fn join(server: &str, code: &str, seconds: u64, media: &MediaArgs, rep: Reporter) -> i32 {
+    let options = match device_options(media) {
+        Ok(o) => o,
+        Err(e) => {
+            rep.event("citizen", "error", json!({"message": e}));
+            return exit::FAILURE;
+        }
+    };
+    let call = Call::join(media_config(server, media), code);
+    stay(call, options, media, "citizen", seconds, &rep).await
 }
 
 /// Stays in a call for `seconds` (0 = until Ctrl-C or the end), then leaves and reports.
-async fn stay(call: Call, who: &'static str, seconds: u64, rep: &Reporter) -> i32 {
+async fn stay(
+    call: Call,
+    options: DeviceOptions,
+    media: &MediaArgs,
+    who: &'static str,
+    seconds: u64,
+    rep: &Reporter,
+) -> i32 {
+    let devices = Devices::attach(&call, options);
     let _trace = trace(&call, who, rep);
     let s = call.wait_for(Duration::from_secs(60), is_up).await;
     if !is_up(&s) {
@@ -358,23 +548,28 @@ async fn stay(call: Call, who: &'static str, seconds: u64, rep: &Reporter) -> i3
         _ = limit => {}
     }
     let stats = call.stats();
+    let media_json = media_summary(&call, &devices);
+    if let Some(dir) = &media.record
+        && let Err(e) = save_recordings(&devices, dir)
+    {
+        rep.event(who, "error", json!({"message": e}));
+    }
+    drop(devices);
     call.leave();
     call.closed().await;
     let final_state = call.state();
     if rep.json() {
         println!(
             "{}",
-            json!({"event": "summary", "who": who, "stats": stats, "state": final_state.name()})
+            json!({"event": "summary", "who": who, "stats": stats, "media": media_json, "state": final_state.name()})
         );
     } else {
         println!();
         println!(
-            "{who}: received {} audio + {} video packets; sent {} audio + {} video frames",
-            stats.audio_packets_received,
-            stats.video_packets_received,
-            stats.audio_frames_sent,
-            stats.video_frames_sent
+            "{who}: received {} audio + {} video packets",
+            stats.audio_packets_received, stats.video_packets_received
         );
+        println!("  {}", describe_media(&media_json));
     }
     match final_state {
         CallState::Failed(err) => report::exit_code(&err),
@@ -434,6 +629,8 @@ async fn bench_runs(base: &str, token: &str, runs: usize, rep: &Reporter) -> Res
         .await
         .map_err(|_| exit::SERVER_ERROR)?;
     let staff = Call::join_with_ticket(config(base, true), ticket);
+    // The caseworker talks and shows video; the citizen measures when the first packet arrives.
+    let _staff_devices = Devices::attach(&staff, DeviceOptions::default());
     let s = staff.wait_for(Duration::from_secs(20), is_up).await;
     if !is_up(&s) {
         return Err(finish_failed(rep, "caseworker", &s));
