@@ -23,8 +23,8 @@ pub use samtale_protocol::code;
 pub use samtale_protocol::wire as protocol;
 
 pub use engine::{Call, CallConfig, IceTuning, MediaStats, Participant};
-pub use media::{DecodedFrame, Rotation, VideoFrame};
 pub use error::{CoreError, PublicError};
 pub use fsm::{CallState, EndReason, FsmTiming};
+pub use media::{DecodedFrame, Rotation, VideoFrame};
 pub use observer::Subscription;
 pub use stats::CallStats;

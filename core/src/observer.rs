@@ -125,7 +125,11 @@ impl<T: 'static> Listeners<T> {
 
     /// Delivers `event` to every listener, on the calling thread.
     pub fn emit(&self, event: &T) {
-        let listeners: Vec<Callback<T>> = lock(&self.inner).1.iter().map(|(_, f)| Arc::clone(f)).collect();
+        let listeners: Vec<Callback<T>> = lock(&self.inner)
+            .1
+            .iter()
+            .map(|(_, f)| Arc::clone(f))
+            .collect();
         for f in listeners {
             call(&f, event);
         }

@@ -19,10 +19,6 @@ pub struct CallStats {
     pub first_audio_ms: Option<u64>,
     /// join() -> first remote video RTP packet (ms).
     pub first_video_ms: Option<u64>,
-    /// RTP frames handed to the stack, audio.
-    pub audio_frames_sent: u64,
-    /// RTP frames handed to the stack, video.
-    pub video_frames_sent: u64,
     /// RTP packets received, audio.
     pub audio_packets_received: u64,
     /// RTP packets received, video.
@@ -44,8 +40,6 @@ pub struct StatsRecorder {
     connected: Mutex<Option<u64>>,
     first_audio: Mutex<Option<u64>>,
     first_video: Mutex<Option<u64>>,
-    audio_sent: AtomicU64,
-    video_sent: AtomicU64,
     audio_received: AtomicU64,
     video_received: AtomicU64,
     bytes_received: AtomicU64,
@@ -78,8 +72,6 @@ impl StatsRecorder {
             connected: Mutex::new(None),
             first_audio: Mutex::new(None),
             first_video: Mutex::new(None),
-            audio_sent: AtomicU64::new(0),
-            video_sent: AtomicU64::new(0),
             audio_received: AtomicU64::new(0),
             video_received: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
@@ -106,13 +98,6 @@ impl StatsRecorder {
         mark(&self.connected, self.origin);
     }
 
-    /// A frame was sent to one peer.
-    pub fn frame_sent(&self, kind: MediaKind) {
-        match kind {
-            MediaKind::Audio => self.audio_sent.fetch_add(1, Ordering::Relaxed),
-            MediaKind::Video => self.video_sent.fetch_add(1, Ordering::Relaxed),
-        };
-    }
 
     /// An RTP packet arrived from `peer`.
     pub fn packet_received(&self, peer: &str, kind: MediaKind, payload_len: usize) {
@@ -144,8 +129,6 @@ impl StatsRecorder {
             connected_ms: read(&self.connected),
             first_audio_ms: read(&self.first_audio),
             first_video_ms: read(&self.first_video),
-            audio_frames_sent: self.audio_sent.load(Ordering::Relaxed),
-            video_frames_sent: self.video_sent.load(Ordering::Relaxed),
             audio_packets_received: self.audio_received.load(Ordering::Relaxed),
             video_packets_received: self.video_received.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),

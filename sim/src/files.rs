@@ -68,7 +68,8 @@ pub fn read_y4m(path: &Path) -> Result<(Vec<VideoFrame>, Option<u32>), String> {
 /// Reads a WAV file as 48 kHz mono 16-bit samples (channels are mixed, other rates resampled
 /// linearly).
 pub fn read_wav(path: &Path) -> Result<Vec<i16>, String> {
-    let mut reader = hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut reader =
+        hound::WavReader::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let spec = reader.spec();
     let channels = usize::from(spec.channels.max(1));
     let raw: Vec<i32> = match spec.sample_format {
@@ -76,7 +77,15 @@ pub fn read_wav(path: &Path) -> Result<Vec<i16>, String> {
             let shift = spec.bits_per_sample.saturating_sub(16);
             reader
                 .samples::<i32>()
-                .map(|s| s.map(|v| if shift > 0 { v >> shift } else { v << (16 - spec.bits_per_sample) }))
+                .map(|s| {
+                    s.map(|v| {
+                        if shift > 0 {
+                            v >> shift
+                        } else {
+                            v << (16 - spec.bits_per_sample)
+                        }
+                    })
+                })
                 .collect::<Result<_, _>>()
                 .map_err(|e| e.to_string())?
         }
@@ -114,7 +123,8 @@ pub fn write_wav(path: &Path, samples: &[i16]) -> Result<(), String> {
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(path, spec).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut w =
+        hound::WavWriter::create(path, spec).map_err(|e| format!("{}: {e}", path.display()))?;
     for s in samples {
         w.write_sample(*s).map_err(|e| e.to_string())?;
     }
@@ -128,7 +138,8 @@ pub fn write_png(path: &Path, frame: &VideoFrame) -> Result<(), String> {
     enc.set_color(png::ColorType::Rgba);
     enc.set_depth(png::BitDepth::Eight);
     let mut w = enc.write_header().map_err(|e| e.to_string())?;
-    w.write_image_data(&frame.to_rgba()).map_err(|e| e.to_string())
+    w.write_image_data(&frame.to_rgba())
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

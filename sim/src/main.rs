@@ -13,10 +13,10 @@ use report::{Reporter, exit};
 use samtale_core::api::ApiClient;
 use samtale_core::devices::{AudioInput, DeviceOptions, Devices, VideoInput};
 use samtale_core::{Call, CallConfig, CallState, CallStats};
-use std::path::PathBuf;
-use std::sync::Arc;
 use serde_json::json;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
@@ -426,10 +426,22 @@ fn summary(
             }
         );
         println!("  citizen join -> code resolved      {}", ms(c.resolved_ms));
-        println!("  citizen join -> in the meeting     {}", ms(c.signalling_ms));
-        println!("  citizen join -> media connected    {}", ms(c.connected_ms));
-        println!("  citizen join -> first remote audio {}", ms(c.first_audio_ms));
-        println!("  citizen join -> first remote video {}", ms(c.first_video_ms));
+        println!(
+            "  citizen join -> in the meeting     {}",
+            ms(c.signalling_ms)
+        );
+        println!(
+            "  citizen join -> media connected    {}",
+            ms(c.connected_ms)
+        );
+        println!(
+            "  citizen join -> first remote audio {}",
+            ms(c.first_audio_ms)
+        );
+        println!(
+            "  citizen join -> first remote video {}",
+            ms(c.first_video_ms)
+        );
         for (label, media) in [
             ("caseworker -> citizen", citizen.1),
             ("citizen -> caseworker", staff.1),

@@ -45,6 +45,7 @@ async fn join_exchanges_media_and_leaves_before_the_process_exits() {
         .await
         .expect("ticket");
     let staff = Call::join_with_ticket(CallConfig::new(url.clone()).loopback(), ticket);
+    let _devices = samtale_core::devices::Devices::attach(&staff, Default::default());
     assert_eq!(
         staff
             .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)

@@ -2,6 +2,7 @@
 //! proxy whose connections a test can cut), real cores, and condition waits with deadlines.
 
 use samtale_core::api::ApiClient;
+use samtale_core::devices::{DeviceOptions, Devices};
 use samtale_core::protocol::Meeting;
 use samtale_core::{Call, CallConfig, CallState, CallStats, FsmTiming};
 use samtale_server::{Clock, RunningServer, ServerConfig};
@@ -214,7 +215,7 @@ impl TestServer {
             .staff_ticket(STAFF_TOKEN, &meeting.meeting_id)
             .await
             .expect("staff ticket");
-        let staff = Call::join_with_ticket(self.config(), ticket);
+        let staff = with_devices(Call::join_with_ticket(self.config(), ticket));
         let s = staff
             .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
             .await;
@@ -224,13 +225,24 @@ impl TestServer {
 
     /// A citizen joins by code; returns once in the call with someone.
     pub async fn citizen_in_call(&self, code: &str) -> Call {
-        let citizen = Call::join(self.config(), code);
+        let citizen = with_devices(Call::join(self.config(), code));
         let s = citizen
             .wait_for(Duration::from_secs(20), |s| *s == CallState::InCall)
             .await;
         assert_eq!(s, CallState::InCall, "citizen should be in the call");
         citizen
     }
+}
+
+/// Gives `call` the emulator's microphone, camera and speaker until the call is over.
+pub fn with_devices(call: Call) -> Call {
+    let devices = Devices::attach(&call, DeviceOptions::default());
+    let c = call.clone();
+    tokio::spawn(async move {
+        c.closed().await;
+        drop(devices);
+    });
+    call
 }
 
 impl Drop for TestServer {

@@ -409,8 +409,7 @@ impl MediaIo {
         if !self.camera_on.load(Ordering::Relaxed) {
             return;
         }
-        self.mailbox
-            .put(frame.rotated(rotation), Instant::now());
+        self.mailbox.put(frame.rotated(rotation), Instant::now());
     }
 
     pub(crate) fn set_mic_muted(&self, muted: bool) {
@@ -753,7 +752,8 @@ async fn video_writer(out: OutTrack, mut rx: mpsc::Receiver<(Bytes, Instant)>, o
     let mut payloader = rtc::rtp::codec::h264::H264Payloader::default();
     while let Some((annexb, captured)) = rx.recv().await {
         let pt = out.payload_type.load(Ordering::Relaxed);
-        let ticks = captured.saturating_duration_since(origin).as_secs_f64() * f64::from(VIDEO_CLOCK);
+        let ticks =
+            captured.saturating_duration_since(origin).as_secs_f64() * f64::from(VIDEO_CLOCK);
         let ts = base.wrapping_add(ticks as u64 as u32);
         let payloads = match payloader.payload(MTU, &annexb) {
             Ok(p) => p,
@@ -804,7 +804,12 @@ fn video_decoder(
         match rx.recv_timeout(Duration::from_millis(50)) {
             Ok(p) => {
                 let marker = p.header.marker;
-                assembler.insert(p.header.sequence_number, p.header.timestamp, marker, p.payload);
+                assembler.insert(
+                    p.header.sequence_number,
+                    p.header.timestamp,
+                    marker,
+                    p.payload,
+                );
                 // Batch: take whatever else is already queued before assembling.
                 while let Ok(p) = rx.try_recv() {
                     let m = p.header.marker;

@@ -19,8 +19,8 @@ use crate::error::{CoreError, webrtc_err};
 use crate::fsm::{Action, CallFsm, CallState, EndReason, Event, FsmTiming, PeerId, Timer};
 use crate::media::{DecodedFrame, FRAME_SAMPLES, Rotation, VideoFrame};
 use crate::observer::{Observable, Subscription};
-use media_io::MediaIo;
 use crate::stats::{CallStats, StatsRecorder};
+use media_io::MediaIo;
 use peer::{BuiltPeer, LocalTrack, PeerContext};
 use samtale_protocol::{
     ClientMessage, EndReason as WireEndReason, JoinCode, PROTOCOL_VERSION, Resume, ServerMessage,

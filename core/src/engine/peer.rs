@@ -5,15 +5,15 @@ use super::media_io::{Estimate, KeyframeRequests, MediaIo, OutTrack, PublishingE
 use crate::error::{CoreError, webrtc_err};
 use crate::media::MediaKind;
 use crate::stats::StatsRecorder;
-use std::sync::atomic::AtomicU8;
 use samtale_protocol::IceServer;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU8;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::interceptor::{Gcc, Slot};
+use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::interceptor_registry::{
     CongestionFeedback, configure_congestion_control, configure_nack, configure_rtcp_reports,
 };
@@ -171,7 +171,10 @@ pub(crate) async fn build(
         &mut media_engine,
     )
     .map_err(webrtc_err)?
-    .with(Slot::from(KEYFRAME_REQUEST_SLOT), KeyframeRequests::default());
+    .with(
+        Slot::from(KEYFRAME_REQUEST_SLOT),
+        KeyframeRequests::default(),
+    );
 
     let setting_engine = SettingEngineBuilder::new()
         .with_multicast_dns_mode(MulticastDnsMode::Disabled)

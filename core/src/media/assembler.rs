@@ -475,11 +475,17 @@ mod tests {
         let ev = a.poll(t0);
         assert!(frames(&ev).is_empty());
         let ev = a.poll(t0 + NACK_WAIT);
-        assert!(frames(&ev).is_empty(), "deltas without their keyframe: {ev:?}");
+        assert!(
+            frames(&ev).is_empty(),
+            "deltas without their keyframe: {ev:?}"
+        );
         assert!(ev.contains(&Assembled::RequestKeyframe));
         // Repeated while still waiting, but not on every poll.
         assert!(!a.poll(t0 + NACK_WAIT).contains(&Assembled::RequestKeyframe));
-        assert!(a.poll(t0 + NACK_WAIT + PLI_REPEAT).contains(&Assembled::RequestKeyframe));
+        assert!(
+            a.poll(t0 + NACK_WAIT + PLI_REPEAT)
+                .contains(&Assembled::RequestKeyframe)
+        );
         // The sender answers with a keyframe: decoding resumes.
         for (seq, ts, m, p) in s.frame(true).into_iter().chain(s.frame(false)) {
             a.insert(seq, ts, m, p);

@@ -227,7 +227,11 @@ mod tests {
         }
         assert!(packets.len() >= 30, "{}", packets.len());
         assert!(packets.iter().all(|p| p.rtp_timestamp % 960 == 0));
-        assert!(packets.windows(2).all(|w| w[1].rtp_timestamp > w[0].rtp_timestamp));
+        assert!(
+            packets
+                .windows(2)
+                .all(|w| w[1].rtp_timestamp > w[0].rtp_timestamp)
+        );
     }
 
     #[test]

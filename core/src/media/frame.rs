@@ -169,7 +169,11 @@ impl VideoFrame {
             _ => (w, h),
         };
         let mut out = Vec::with_capacity(self.data.len());
-        let planes = [(self.y(), w, h), (self.u(), w / 2, h / 2), (self.v(), w / 2, h / 2)];
+        let planes = [
+            (self.y(), w, h),
+            (self.u(), w / 2, h / 2),
+            (self.v(), w / 2, h / 2),
+        ];
         for (plane, pw, ph) in planes {
             let (ow, oh) = match rotation {
                 Rotation::Cw90 | Rotation::Cw270 => (ph, pw),
@@ -203,8 +207,15 @@ impl VideoFrame {
         let mut out = Vec::with_capacity(i420_len(width, height));
         let (w, h) = (self.width as usize, self.height as usize);
         let (nw, nh) = (width as usize, height as usize);
-        let planes = [(self.y(), w, h, nw, nh), (self.u(), w / 2, h / 2, nw / 2, nh / 2)];
-        let planes = [planes[0], planes[1], (self.v(), w / 2, h / 2, nw / 2, nh / 2)];
+        let planes = [
+            (self.y(), w, h, nw, nh),
+            (self.u(), w / 2, h / 2, nw / 2, nh / 2),
+        ];
+        let planes = [
+            planes[0],
+            planes[1],
+            (self.v(), w / 2, h / 2, nw / 2, nh / 2),
+        ];
         for (plane, pw, ph, ow, oh) in planes {
             scale_plane(plane, pw, ph, ow, oh, &mut out);
         }

@@ -343,7 +343,9 @@ impl JitterBuffer {
             self.in_place_samples += FRAME_SAMPLES as u64;
             return self.conceal();
         };
-        let missing = self.played_seq.map_or(1, |played| seq.saturating_sub(played + 1));
+        let missing = self
+            .played_seq
+            .map_or(1, |played| seq.saturating_sub(played + 1));
         if missing == 0 {
             // No packet is missing: the sender paused in silence (DTX). Re-buffer as at the
             // start, then resynchronise on the next packet.
@@ -375,7 +377,8 @@ impl JitterBuffer {
         }
         // Concealment already played in place (an underrun while these packets were missing)
         // stands in for them: move past them instead of concealing them twice.
-        let credit = ((self.in_place_samples + self.last_samples / 2) / self.last_samples).min(missing);
+        let credit =
+            ((self.in_place_samples + self.last_samples / 2) / self.last_samples).min(missing);
         if credit > 0 {
             self.in_place_samples = 0;
             self.next_ts = Some(next + credit * self.last_samples);
@@ -425,7 +428,9 @@ impl JitterBuffer {
     /// packet following the last one without a sequence gap, and not on time, was the sender's
     /// DTX and is not counted; after a sequence gap only the missing packets' time counts.
     fn end_gap(&mut self, seq: u64, on_time: bool) {
-        let missing = self.played_seq.map_or(0, |played| seq.saturating_sub(played + 1));
+        let missing = self
+            .played_seq
+            .map_or(0, |played| seq.saturating_sub(played + 1));
         let was_dtx = missing == 0 && !on_time;
         if !was_dtx && self.gap_run_ms > 0 {
             let bound = if missing == 0 {

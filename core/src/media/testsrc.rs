@@ -225,8 +225,7 @@ impl SpeechSource {
                 let s = (2.0 * std::f64::consts::PI * MARK_HZ * (wall_us as f64 / 1e6)).sin();
                 return (s * 16000.0) as i16;
             }
-            if into_second_ms >= 1000 - MARK_GUARD_MS || into_second_ms < MARK_MS + MARK_GUARD_MS
-            {
+            if into_second_ms >= 1000 - MARK_GUARD_MS || into_second_ms < MARK_MS + MARK_GUARD_MS {
                 return 0;
             }
         }
@@ -291,7 +290,10 @@ impl MarkDetector {
         let is_mark = total > 1e9 && tone > 0.5 * total;
         if is_mark && self.quiet_frames >= 3 {
             // Onset inside the frame: first loud sample.
-            let offset = pcm.iter().position(|s| s.unsigned_abs() > 4000).unwrap_or(0) as u64;
+            let offset = pcm
+                .iter()
+                .position(|s| s.unsigned_abs() > 4000)
+                .unwrap_or(0) as u64;
             let onset = wall_ms + offset * 1000 / u64::from(SAMPLE_RATE);
             self.latencies.push(onset % 1000);
         }
@@ -349,7 +351,10 @@ mod tests {
         let f = p.frame(code);
         assert_eq!(read_code(&f), Some(code));
         assert_eq!(read_code(&f.scaled(320, 180)), Some(code));
-        assert_eq!(read_code(&VideoFrame::grey(640, 360).unwrap_or_else(|e| panic!("{e}"))), None);
+        assert_eq!(
+            read_code(&VideoFrame::grey(640, 360).unwrap_or_else(|e| panic!("{e}"))),
+            None
+        );
         assert_eq!(p.reference(code, 320, 180), f.scaled(320, 180));
     }
 
@@ -374,7 +379,11 @@ mod tests {
             det.feed(&pcm, start + i * 10 + 87);
         }
         assert_eq!(det.latencies().len(), 5, "{:?}", det.latencies());
-        assert!(det.latencies().iter().all(|l| (86..=89).contains(l)), "{:?}", det.latencies());
+        assert!(
+            det.latencies().iter().all(|l| (86..=89).contains(l)),
+            "{:?}",
+            det.latencies()
+        );
     }
 
     #[test]

@@ -104,7 +104,9 @@ impl VideoEncoder {
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
             .skip_frames(true)
-            .intra_frame_period(IntraFramePeriod::from_num_frames(rung.fps * KEYFRAME_PERIOD_S));
+            .intra_frame_period(IntraFramePeriod::from_num_frames(
+                rung.fps * KEYFRAME_PERIOD_S,
+            ));
         Encoder::with_api_config(OpenH264API::from_source(), config)
     }
 
@@ -310,10 +312,21 @@ mod tests {
         let third = enc.encode(&f, LADDER[3], t0 + Duration::from_millis(140));
         assert_eq!(third.map(|e| e.keyframe), Some(false));
         // ...and served once the minimum gap has passed.
-        let fourth = enc.encode(&f, LADDER[3], t0 + KEYFRAME_MIN_GAP + Duration::from_millis(10));
+        let fourth = enc.encode(
+            &f,
+            LADDER[3],
+            t0 + KEYFRAME_MIN_GAP + Duration::from_millis(10),
+        );
         assert_eq!(fourth.map(|e| e.keyframe), Some(true));
         // Too soon for 15 fps: skipped.
-        assert!(enc.encode(&f, LADDER[3], t0 + KEYFRAME_MIN_GAP + Duration::from_millis(20)).is_none());
+        assert!(
+            enc.encode(
+                &f,
+                LADDER[3],
+                t0 + KEYFRAME_MIN_GAP + Duration::from_millis(20)
+            )
+            .is_none()
+        );
         let mut dec = VideoDecoder::new();
         let e = enc
             .encode(&f, LADDER[4], t0 + Duration::from_millis(700))
