@@ -134,6 +134,8 @@ struct Measured {
     sent: Vec<i16>,
     snapshots: Vec<VideoFrame>,
     last_snapshot_ms: u64,
+    sent_start_ms: Option<u64>,
+    played_start_ms: Option<u64>,
 }
 
 /// Running devices; dropping this stops them.
@@ -197,7 +199,9 @@ impl Devices {
                     }
                     call.push_audio(&pcm);
                     if record {
-                        lock(&m).sent.extend_from_slice(&pcm);
+                        let mut g = lock(&m);
+                        g.sent_start_ms.get_or_insert_with(wall_ms);
+                        g.sent.extend_from_slice(&pcm);
                     }
                     ticker.tick().await;
                 }
@@ -249,6 +253,7 @@ impl Devices {
                         g.audible_frames += 1;
                     }
                     if record {
+                        g.played_start_ms.get_or_insert(now);
                         g.played.extend_from_slice(&pcm);
                     }
                 }
@@ -307,6 +312,12 @@ impl Devices {
     pub fn recorded_audio(&self) -> (Vec<i16>, Vec<i16>) {
         let g = lock(&self.measured);
         (g.sent.clone(), g.played.clone())
+    }
+
+    /// Wall-clock ms of the first recorded sample: (sent, played).
+    pub fn recording_starts(&self) -> (Option<u64>, Option<u64>) {
+        let g = lock(&self.measured);
+        (g.sent_start_ms, g.played_start_ms)
     }
 
     /// Recorded pictures (about one per second).

@@ -22,7 +22,7 @@ pub mod stats;
 pub use samtale_protocol::code;
 pub use samtale_protocol::wire as protocol;
 
-pub use engine::{Call, CallConfig, IceTuning, MediaStats, Participant};
+pub use engine::{Call, CallConfig, IceTuning, InboundFilter, MediaStats, Participant};
 pub use error::{CoreError, PublicError};
 pub use fsm::{CallState, EndReason, FsmTiming};
 pub use media::{DecodedFrame, Rotation, VideoFrame};

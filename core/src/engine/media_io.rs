@@ -511,7 +511,7 @@ impl MediaIo {
         self: Arc<Self>,
         peer: String,
         track: Arc<dyn TrackRemote>,
-        on_packet: impl Fn(&rtc::rtp::Packet) + Send,
+        on_packet: impl Fn(&rtc::rtp::Packet) -> bool + Send,
     ) {
         let (pkt_tx, pkt_rx) = std::sync::mpsc::channel::<rtc::rtp::Packet>();
         let (pli_tx, mut pli_rx) = mpsc::unbounded_channel::<()>();
@@ -530,8 +530,10 @@ impl MediaIo {
             tokio::select! {
                 event = track.poll() => match event {
                     Some(TrackRemoteEvent::OnRtpPacket(packet)) => {
-                        on_packet(&packet);
                         media_ssrc = packet.header.ssrc;
+                        if !on_packet(&packet) {
+                            continue;
+                        }
                         if pkt_tx.send(packet).is_err() {
                             break;
                         }

@@ -17,7 +17,7 @@ pub use peer::IceTuning;
 use crate::api::ApiClient;
 use crate::error::{CoreError, webrtc_err};
 use crate::fsm::{Action, CallFsm, CallState, EndReason, Event, FsmTiming, PeerId, Timer};
-use crate::media::{DecodedFrame, FRAME_SAMPLES, Rotation, VideoFrame};
+use crate::media::{DecodedFrame, FRAME_SAMPLES, MediaKind, Rotation, VideoFrame};
 use crate::observer::{Observable, Subscription};
 use crate::stats::{CallStats, StatsRecorder};
 use media_io::MediaIo;
@@ -54,7 +54,13 @@ pub struct CallConfig {
     pub send_audio: bool,
     /// Offer a video track (what is sent comes from [`Call::push_video`]).
     pub send_video: bool,
+    /// Fault injection for tests: received RTP packets for which this returns `false` are
+    /// dropped on arrival, as if the network had lost them (retransmissions included).
+    pub inbound_filter: Option<InboundFilter>,
 }
+
+/// See [`CallConfig::inbound_filter`].
+pub type InboundFilter = Arc<dyn Fn(MediaKind, &rtc::rtp::Packet) -> bool + Send + Sync>;
 
 impl std::fmt::Debug for CallConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,6 +86,7 @@ impl CallConfig {
             http_timeout: Duration::from_secs(10),
             send_audio: true,
             send_video: true,
+            inbound_filter: None,
         }
     }
 
@@ -843,6 +850,7 @@ impl Actor {
             events: self.tx.clone(),
             stats: Arc::clone(&self.shared.stats),
             media: Arc::clone(&self.shared.media),
+            inbound_filter: self.config.inbound_filter.clone(),
             send_audio: self.config.send_audio,
             send_video: self.config.send_video,
         };

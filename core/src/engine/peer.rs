@@ -121,6 +121,7 @@ pub(crate) struct PeerContext {
     pub(crate) events: mpsc::UnboundedSender<Input>,
     pub(crate) stats: Arc<StatsRecorder>,
     pub(crate) media: Arc<MediaIo>,
+    pub(crate) inbound_filter: Option<super::InboundFilter>,
     pub(crate) send_audio: bool,
     pub(crate) send_video: bool,
 }
@@ -209,6 +210,7 @@ pub(crate) async fn build(
         events: ctx.events.clone(),
         stats: Arc::clone(&ctx.stats),
         media: Arc::clone(&ctx.media),
+        filter: ctx.inbound_filter.clone(),
     });
     let pc = PeerConnectionBuilder::new()
         .with_configuration(config)
@@ -263,10 +265,13 @@ async fn add_track(pc: &Arc<dyn PeerConnection>, kind: MediaKind) -> Result<Loca
         MediaKind::Audio => OPUS_PT,
         MediaKind::Video => H264_PT,
     };
+    // Unique ids: the stack routes keyframe requests about our track by its id, and the other
+    // Samtale peer's incoming track must not share it.
+    let unique = format!("{:016x}", rand::random::<u64>());
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        "samtale".to_owned(),
-        format!("samtale-{}", kind.name()),
-        format!("samtale-{}", kind.name()),
+        format!("samtale-{unique}"),
+        format!("samtale-{}-{unique}", kind.name()),
+        format!("samtale-{}-{unique}", kind.name()),
         rtp_kind,
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
@@ -309,6 +314,7 @@ struct Handler {
     events: mpsc::UnboundedSender<Input>,
     stats: Arc<StatsRecorder>,
     media: Arc<MediaIo>,
+    filter: Option<super::InboundFilter>,
 }
 
 #[async_trait::async_trait]
@@ -346,13 +352,15 @@ impl PeerConnectionEventHandler for Handler {
         let peer = self.peer.clone();
         let stats = Arc::clone(&self.stats);
         let media = Arc::clone(&self.media);
+        let filter = self.filter.clone();
+        let keep = move |packet: &rtc::rtp::Packet| filter.as_ref().is_none_or(|f| f(kind, packet));
         // The tasks end when the track ends (poll returns None when the connection closes).
         match kind {
             MediaKind::Audio => {
                 tokio::spawn(async move {
                     while let Some(event) = track.poll().await {
                         match event {
-                            TrackRemoteEvent::OnRtpPacket(packet) => {
+                            TrackRemoteEvent::OnRtpPacket(packet) if keep(&packet) => {
                                 stats.packet_received(&peer, kind, packet.payload.len());
                                 media.on_audio(&peer, &packet);
                             }
@@ -365,7 +373,11 @@ impl PeerConnectionEventHandler for Handler {
             MediaKind::Video => {
                 let who = peer.clone();
                 tokio::spawn(media.run_video_track(peer, track, move |packet| {
-                    stats.packet_received(&who, kind, packet.payload.len());
+                    let kept = keep(packet);
+                    if kept {
+                        stats.packet_received(&who, kind, packet.payload.len());
+                    }
+                    kept
                 }));
             }
         }
