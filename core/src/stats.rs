@@ -98,7 +98,6 @@ impl StatsRecorder {
         mark(&self.connected, self.origin);
     }
 
-
     /// An RTP packet arrived from `peer`.
     pub fn packet_received(&self, peer: &str, kind: MediaKind, payload_len: usize) {
         self.bytes_received

@@ -238,9 +238,13 @@ fn media_summary(call: &Call, devices: &Devices) -> serde_json::Value {
             "video_paused_ms": m.send.video_paused_ms,
             "audio_bps": m.send.audio_bps,
             "audio_frames_sent": m.send.audio_packets,
+            "audio_written": m.send.audio_written,
+            "audio_queue_drops": m.send.audio_queue_drops,
             "video_frames_sent": m.send.video_frames,
             "keyframes": m.send.keyframes,
             "plis_received": m.send.plis_received,
+            "nacks_received": m.send.nacks_received,
+            "retransmissions": m.send.retransmissions,
         },
     })
 }

@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: a real server on loopback (optionally behind a TCP
 //! proxy whose connections a test can cut), real cores, and condition waits with deadlines.
 
+pub mod netns;
 use samtale_core::api::ApiClient;
 use samtale_core::devices::{DeviceOptions, Devices};
 use samtale_core::protocol::Meeting;

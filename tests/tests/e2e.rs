@@ -32,8 +32,14 @@ async fn two_cores_meet_and_media_flows_both_ways() {
     // Real media: decoded pictures and audio both ways.
     for (call, who) in [(&citizen, "citizen"), (&staff, "staff")] {
         let m = call.media_stats();
-        assert!(m.send.audio_packets > 0 && m.send.video_frames > 0, "{who}: {m:?}");
-        assert!(m.video.frames_decoded > 0 && m.audio.decoded_frames > 0, "{who}: {m:?}");
+        assert!(
+            m.send.audio_packets > 0 && m.send.video_frames > 0,
+            "{who}: {m:?}"
+        );
+        assert!(
+            m.video.frames_decoded > 0 && m.audio.decoded_frames > 0,
+            "{who}: {m:?}"
+        );
     }
     assert_eq!(staff.participants().len(), 1);
     assert_eq!(citizen.participants().len(), 1);

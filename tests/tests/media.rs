@@ -189,9 +189,15 @@ async fn a_lost_keyframe_is_requested_with_pli_and_the_picture_recovers() {
     })
     .await;
     assert!(after.video.plis_sent > before.video.plis_sent, "{after:?}");
-    assert!(after.video.frames_dropped > before.video.frames_dropped, "{after:?}");
+    assert!(
+        after.video.frames_dropped > before.video.frames_dropped,
+        "{after:?}"
+    );
     let s = staff.media_stats();
-    assert!(s.send.plis_received > staff_before.send.plis_received, "{s:?}");
+    assert!(
+        s.send.plis_received > staff_before.send.plis_received,
+        "{s:?}"
+    );
     assert!(s.send.keyframes >= staff_before.send.keyframes + 2, "{s:?}");
     for call in [&citizen, &staff] {
         call.leave();

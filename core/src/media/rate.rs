@@ -88,7 +88,25 @@ pub struct RateController {
     probing_since: Option<Instant>,
     paused_total: Duration,
     audio_bps: i32,
+    /// Recent round-trip times, for the queueing-delay guard.
+    rtts: std::collections::VecDeque<(Instant, Duration)>,
+    last_delay_step: Option<Instant>,
+    /// No stepping up or resuming before this (after the delay guard acted).
+    hold_until: Option<Instant>,
+    /// Current wait between probes while paused (doubles after a failed probe).
+    probe_every: Duration,
 }
+
+/// Queueing delay (round-trip time above its recent floor) at which the guard steps down.
+pub const QUEUE_LIMIT: Duration = Duration::from_millis(120);
+/// How often the guard may step down while the queue persists.
+const QUEUE_STEP_EVERY: Duration = Duration::from_secs(1);
+/// How far back the round-trip floor looks.
+const RTT_WINDOW: Duration = Duration::from_secs(10);
+/// After the guard acted, no step up for this long.
+const HOLD_AFTER_QUEUE: Duration = Duration::from_secs(10);
+/// Longest wait between probes.
+const PROBE_MAX: Duration = Duration::from_secs(60);
 
 impl RateController {
     /// Starts at the top rung (the estimate corrects it within the first second).
@@ -100,7 +118,78 @@ impl RateController {
             probing_since: None,
             paused_total: Duration::ZERO,
             audio_bps: 24_000,
+            rtts: std::collections::VecDeque::new(),
+            last_delay_step: None,
+            hold_until: None,
+            probe_every: PROBE_EVERY,
         }
+    }
+
+    /// The queueing-delay guard: a round-trip time well above its recent floor means a queue is
+    /// building on the path, whatever the estimate says (congestion controllers overestimate
+    /// small links). Returns whether it stepped down.
+    fn queue_guard(&mut self, rtt: Duration, now: Instant) -> bool {
+        self.rtts.push_back((now, rtt));
+        while self
+            .rtts
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > RTT_WINDOW)
+        {
+            self.rtts.pop_front();
+        }
+        let floor = self.rtts.iter().map(|(_, r)| *r).min().unwrap_or(rtt);
+        let queued = rtt.saturating_sub(floor);
+        if queued <= QUEUE_LIMIT
+            || self
+                .last_delay_step
+                .is_some_and(|t| now.saturating_duration_since(t) < QUEUE_STEP_EVERY)
+        {
+            return false;
+        }
+        self.last_delay_step = Some(now);
+        self.up_since = None;
+        self.hold_until = Some(now + HOLD_AFTER_QUEUE);
+        match self.rung {
+            Some(i) if i + 1 < LADDER.len() => self.rung = Some(i + 1),
+            Some(_) => {
+                if self.probing_since.take().is_some() {
+                    // A failed probe: wait longer before the next one.
+                    self.probe_every = (self.probe_every * 2).min(PROBE_MAX);
+                }
+                self.rung = None;
+                self.paused_since = Some(now);
+                self.hold_until = Some(now + self.probe_every);
+            }
+            None => {}
+        }
+        true
+    }
+
+    /// Like [`RateController::update`], with the latest round-trip time for the queueing-delay
+    /// guard.
+    pub fn update_with_rtt(
+        &mut self,
+        estimate_bps: f64,
+        rtt: Option<Duration>,
+        now: Instant,
+    ) -> VideoDecision {
+        if let Some(rtt) = rtt
+            && self.queue_guard(rtt, now)
+        {
+            self.set_audio_bitrate(estimate_bps);
+            return self.decision();
+        }
+        self.update(estimate_bps, now)
+    }
+
+    fn set_audio_bitrate(&mut self, estimate_bps: f64) {
+        self.audio_bps = if estimate_bps < 120_000.0 {
+            16_000
+        } else if estimate_bps < 300_000.0 {
+            24_000
+        } else {
+            32_000
+        };
     }
 
     fn video_budget(estimate_bps: f64) -> f64 {
@@ -115,13 +204,8 @@ impl RateController {
 
     /// Feeds the current estimate (bits/s); returns the decision.
     pub fn update(&mut self, estimate_bps: f64, now: Instant) -> VideoDecision {
-        self.audio_bps = if estimate_bps < 120_000.0 {
-            16_000
-        } else if estimate_bps < 300_000.0 {
-            24_000
-        } else {
-            32_000
-        };
+        self.set_audio_bitrate(estimate_bps);
+        let held = self.hold_until.is_some_and(|t| now < t);
         let fits = Self::fitting(estimate_bps);
         match (self.rung, fits) {
             (Some(cur), Some(f)) if f > cur => {
@@ -129,6 +213,7 @@ impl RateController {
                 self.rung = Some(f);
                 self.up_since = None;
             }
+            (Some(_), Some(_)) if held => self.up_since = None,
             (Some(cur), Some(f)) if f < cur => {
                 let since = *self.up_since.get_or_insert(now);
                 if now.saturating_duration_since(since) >= UP_AFTER {
@@ -144,6 +229,7 @@ impl RateController {
                 self.paused_since = Some(now);
                 self.up_since = None;
             }
+            (None, _) if held => self.up_since = None,
             (None, Some(_)) => {
                 let since = *self.up_since.get_or_insert(now);
                 if now.saturating_duration_since(since) >= UP_AFTER {
@@ -154,7 +240,7 @@ impl RateController {
                 self.up_since = None;
                 if self
                     .paused_since
-                    .is_some_and(|p| now.saturating_duration_since(p) >= PROBE_EVERY)
+                    .is_some_and(|p| now.saturating_duration_since(p) >= self.probe_every)
                 {
                     self.resume(now, true);
                 }
@@ -165,6 +251,7 @@ impl RateController {
         {
             // The probe held: the network carries the lowest rung again.
             self.probing_since = None;
+            self.probe_every = PROBE_EVERY;
         }
         self.decision()
     }
@@ -229,6 +316,46 @@ mod tests {
         assert_eq!(
             rc.update(600_000.0, t1 + Duration::from_secs(1) + UP_AFTER),
             VideoDecision::Send(LADDER[1])
+        );
+    }
+
+    #[test]
+    fn a_growing_queue_steps_down_and_pauses_even_when_the_estimate_is_high() {
+        let t0 = Instant::now();
+        let mut rc = RateController::new();
+        let ms = Duration::from_millis;
+        // A generous estimate, but the round trip climbs from 20 ms to 300 ms: a queue.
+        assert_eq!(
+            rc.update_with_rtt(250_000.0, Some(ms(20)), t0),
+            VideoDecision::Send(LADDER[3])
+        );
+        assert_eq!(
+            rc.update_with_rtt(250_000.0, Some(ms(300)), t0 + ms(500)),
+            VideoDecision::Send(LADDER[4])
+        );
+        // Not more than one step a second.
+        assert_eq!(
+            rc.update_with_rtt(250_000.0, Some(ms(300)), t0 + ms(900)),
+            VideoDecision::Send(LADDER[4])
+        );
+        assert_eq!(
+            rc.update_with_rtt(250_000.0, Some(ms(300)), t0 + ms(1600)),
+            VideoDecision::Paused
+        );
+        // The queue drains; the estimate still says video fits, but the guard holds it back
+        // until the probe is due.
+        assert_eq!(
+            rc.update_with_rtt(250_000.0, Some(ms(25)), t0 + ms(6000)),
+            VideoDecision::Paused
+        );
+        let probe = t0 + ms(1600) + PROBE_EVERY + ms(10);
+        assert_eq!(
+            rc.update_with_rtt(250_000.0, Some(ms(25)), probe),
+            VideoDecision::Paused
+        );
+        assert_eq!(
+            rc.update_with_rtt(250_000.0, Some(ms(25)), probe + UP_AFTER),
+            VideoDecision::Send(LADDER[4])
         );
     }
 

@@ -1,0 +1,213 @@
+//! A small network lab for fault tests: Linux network namespaces joined by veth pairs to a
+//! bridge in the root namespace. Needs root (CAP_NET_ADMIN), iproute2 and iptables; everything
+//! is removed again when the lab is dropped.
+//!
+//! Impairments use what every kernel has: iptables `statistic` for random loss, a token bucket
+//! (`tc tbf`) for rate caps, iptables DROP for outages. (`tc netem` would be the obvious tool,
+//! but kernels without `sch_netem` — such as this project's CI VMs — refuse it.)
+//!
+//! Host `i` lives in namespace `ns(i)` with address `ip(i)`; the root namespace has
+//! `bridge_ip()` on the bridge, so a server started in the test process is reachable from every
+//! host. Loss and rate caps apply to what arrives at a host, so impairing every host impairs
+//! each direction of every path once.
+
+use std::process::Command;
+
+/// A running lab.
+pub struct NetLab {
+    id: String,
+    subnet: u8,
+    hosts: usize,
+}
+
+fn run(args: &[&str]) -> Result<(), String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e} (is iproute2 installed?)", args[0]))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+impl NetLab {
+    /// Creates a lab with `hosts` namespaces. Panics with a clear message without root.
+    pub fn create(hosts: usize) -> NetLab {
+        let id = format!("{:04x}", rand_u16());
+        let subnet = (rand_u16() % 200 + 20) as u8;
+        let lab = NetLab { id, subnet, hosts };
+        if let Err(e) = lab.build() {
+            panic!(
+                "cannot build the network lab ({e}); these tests need root (CAP_NET_ADMIN) and iproute2"
+            );
+        }
+        lab
+    }
+
+    fn bridge(&self) -> String {
+        format!("sb{}", self.id)
+    }
+
+    /// Namespace of host `i`.
+    pub fn ns(&self, i: usize) -> String {
+        format!("samtale-{}-{i}", self.id)
+    }
+
+    /// Address of host `i`.
+    pub fn ip(&self, i: usize) -> String {
+        format!("10.213.{}.{}", self.subnet, 10 + i)
+    }
+
+    /// Address of the root namespace on the bridge.
+    pub fn bridge_ip(&self) -> String {
+        format!("10.213.{}.1", self.subnet)
+    }
+
+    fn build(&self) -> Result<(), String> {
+        let br = self.bridge();
+        run(&["ip", "link", "add", &br, "type", "bridge"])?;
+        run(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("{}/24", self.bridge_ip()),
+            "dev",
+            &br,
+        ])?;
+        run(&["ip", "link", "set", &br, "up"])?;
+        for i in 0..self.hosts {
+            let ns = self.ns(i);
+            let outer = format!("sv{}{i}", self.id);
+            run(&["ip", "netns", "add", &ns])?;
+            run(&[
+                "ip", "link", "add", &outer, "type", "veth", "peer", "name", "eth0", "netns", &ns,
+            ])?;
+            run(&["ip", "link", "set", &outer, "master", &br])?;
+            run(&["ip", "link", "set", &outer, "up"])?;
+            let inside = |args: &[&str]| {
+                let mut full = vec!["ip", "netns", "exec", ns.as_str()];
+                full.extend_from_slice(args);
+                run(&full)
+            };
+            inside(&["ip", "link", "set", "lo", "up"])?;
+            inside(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("{}/24", self.ip(i)),
+                "dev",
+                "eth0",
+            ])?;
+            inside(&["ip", "link", "set", "eth0", "up"])?;
+        }
+        // Bridged traffic must not be filtered by the host's firewall, if it has one.
+        let _ = run(&["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=0"]);
+        Ok(())
+    }
+
+    /// Drops `percent` % of the packets arriving at host `i` at random (iptables `statistic`
+    /// on INPUT: dropping on OUTPUT would fail the sender's `sendto()` with EPERM, which real
+    /// loss never does).
+    pub fn loss(&self, i: usize, percent: f64) {
+        let ns = self.ns(i);
+        let p = format!("{:.4}", percent / 100.0);
+        let args = [
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "iptables",
+            "-A",
+            "INPUT",
+            "-i",
+            "eth0",
+            "-m",
+            "statistic",
+            "--mode",
+            "random",
+            "--probability",
+            &p,
+            "-j",
+            "DROP",
+        ];
+        if let Err(e) = run(&args) {
+            panic!("cannot set loss on host {i}: {e}");
+        }
+    }
+
+    /// Caps the traffic towards host `i` at `kbit` kbit/s with a queue of `queue_ms` (token
+    /// bucket on the bridge side of its link). Shaping there, not in the sender's own namespace,
+    /// matters: a full queue in the sender's kernel pushes back into its socket, while a real
+    /// bottleneck drops.
+    pub fn rate(&self, i: usize, kbit: u32, queue_ms: u32) {
+        let outer = format!("sv{}{i}", self.id);
+        let (rate, latency) = (format!("{kbit}kbit"), format!("{queue_ms}ms"));
+        let args = [
+            "tc", "qdisc", "replace", "dev", &outer, "root", "tbf", "rate", &rate, "burst", "4kb",
+            "latency", &latency,
+        ];
+        if let Err(e) = run(&args) {
+            panic!("cannot cap host {i}: {e}");
+        }
+    }
+
+    /// Drops (or stops dropping) everything arriving at host `i`: an outage as seen from it.
+    pub fn outage(&self, i: usize, down: bool) {
+        let ns = self.ns(i);
+        let op = if down { "-I" } else { "-D" };
+        let args = [
+            "ip", "netns", "exec", &ns, "iptables", op, "INPUT", "-i", "eth0", "-j", "DROP",
+        ];
+        if let Err(e) = run(&args) {
+            panic!("cannot change the outage of host {i}: {e}");
+        }
+    }
+
+    /// Removes every impairment of host `i`.
+    pub fn clear(&self, i: usize) {
+        let ns = self.ns(i);
+        let _ = run(&[
+            "tc",
+            "qdisc",
+            "del",
+            "dev",
+            &format!("sv{}{i}", self.id),
+            "root",
+        ]);
+        let _ = run(&["ip", "netns", "exec", &ns, "iptables", "-F"]);
+    }
+
+    /// A command that runs `program` inside host `i`'s namespace.
+    pub fn command(&self, i: usize, program: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new("ip");
+        cmd.args(["netns", "exec", &self.ns(i), program]);
+        cmd
+    }
+}
+
+impl Drop for NetLab {
+    fn drop(&mut self) {
+        for i in 0..self.hosts {
+            let _ = run(&["ip", "netns", "del", &self.ns(i)]);
+        }
+        let _ = run(&["ip", "link", "del", &self.bridge()]);
+    }
+}
+
+fn rand_u16() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    h.finish() as u16
+}
