@@ -41,6 +41,8 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 /// Payload size limit for RTP packets (leaves room for SRTP, TURN and IPv6 headers).
 const MTU: usize = 1100;
+/// Loss below this fraction is treated as random (not a sign of congestion).
+const RANDOM_LOSS_LIMIT: f64 = 0.15;
 /// Queue lengths of the per-peer writers.
 const AUDIO_QUEUE: usize = 25;
 const VIDEO_QUEUE: usize = 8;
@@ -79,10 +81,15 @@ impl<E: BandwidthEstimator> PublishingEstimator<E> {
 
     fn publish(&self) {
         let stats = self.inner.stats();
-        // GCC's combined (delay- and loss-based) target. Tried and left: trusting the
-        // delay-based half under random loss kept video up at 10 % loss but also kept it at
-        // 1 Mbit/s on a 150 kbit/s link (the delay-based half did not come down there).
-        let usable = self.inner.target_bitrate();
+        let target = self.inner.target_bitrate();
+        // GCC's loss-based half reads random radio loss (which FEC and NACK repair) as
+        // congestion and takes video away at 10 % loss. Below RANDOM_LOSS_LIMIT the delay-based
+        // half decides; a real bottleneck shows as a growing queue, which the rate controller's
+        // queueing-delay guard (media/rate.rs) acts on whatever the estimate says.
+        let usable = match (stats.delay_based_bitrate, stats.packet_loss) {
+            (Some(delay_based), Some(loss)) if loss < RANDOM_LOSS_LIMIT => delay_based.max(target),
+            _ => target,
+        };
         self.out
             .target_bps
             .store(usable.to_bits(), Ordering::Relaxed);
@@ -820,6 +827,10 @@ async fn audio_writer(
 
 /// Packets kept per peer for retransmission (about 2 s of video at 600 kbit/s).
 const RETRANSMIT_HISTORY: usize = 1024;
+/// Times one packet is sent again at most.
+const RETRANSMIT_MAX: u8 = 2;
+/// Minimum time between two sends of one packet.
+const RETRANSMIT_GAP: Duration = Duration::from_millis(100);
 
 async fn video_writer(
     out: OutTrack,
@@ -831,7 +842,8 @@ async fn video_writer(
     let mut seq: u16 = rand::random();
     let base: u32 = rand::random();
     let mut payloader = rtc::rtp::codec::h264::H264Payloader::default();
-    let mut history: BTreeMap<u16, rtc::rtp::Packet> = BTreeMap::new();
+    // Sent packets by sequence number, with when they were last (re)sent and how often.
+    let mut history: BTreeMap<u16, (rtc::rtp::Packet, Instant, u8)> = BTreeMap::new();
     let mut order: VecDeque<u16> = VecDeque::new();
     loop {
         tokio::select! {
@@ -854,7 +866,7 @@ async fn video_writer(
                         header: rtp_header(pt, seq, ts, out.ssrc, i == last),
                         payload,
                     };
-                    history.insert(seq, rtp.clone());
+                    history.insert(seq, (rtp.clone(), Instant::now(), 0));
                     order.push_back(seq);
                     if order.len() > RETRANSMIT_HISTORY
                         && let Some(old) = order.pop_front()
@@ -868,11 +880,20 @@ async fn video_writer(
                 }
             }
             Some(lost) = nacks.recv() => {
+                // Repeated NACKs for the same packet are normal (the generator asks again until
+                // it arrives): answer each packet at most RETRANSMIT_MAX times, RETRANSMIT_GAP
+                // apart, and only while it can still be useful.
                 let mut resent = 0u64;
+                let now = Instant::now();
                 for s in lost {
-                    if let Some(p) = history.get(&s)
-                        && out.track.write_rtp(p.clone()).await.is_ok()
-                    {
+                    let Some((p, last, count)) = history.get_mut(&s) else { continue };
+                    let age = now.saturating_duration_since(*last);
+                    if *count >= RETRANSMIT_MAX || age < RETRANSMIT_GAP {
+                        continue;
+                    }
+                    *last = now;
+                    *count += 1;
+                    if out.track.write_rtp(p.clone()).await.is_ok() {
                         resent += 1;
                     }
                 }
