@@ -246,6 +246,10 @@ function staffTicket(meetingId) {
 }
 
 async function openCamera() {
+  if (!window.isSecureContext) {
+    console.warn('samtale: camera and microphone need https (or http on localhost)');
+    return null;
+  }
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return null;
   try {
     return await navigator.mediaDevices.getUserMedia({
@@ -342,7 +346,15 @@ async function joinCall() {
     return;
   }
   localStream = await openCamera();
-  showNotice(localStream ? '' : 'No camera or microphone: the others cannot see or hear you.');
+  if (!localStream) {
+    showNotice(
+      window.isSecureContext
+        ? 'No camera or microphone: the others cannot see or hear you.'
+        : 'This page is not served over https, so the browser gives it no camera or microphone.',
+    );
+  } else {
+    showNotice(localStream.getVideoTracks().length ? '' : 'No camera: the others can only hear you.');
+  }
   els.localVideo.srcObject = localStream;
 
   const c = new Call({ ticket, localStream, renewTicket: () => staffTicket(meetingId) });
@@ -392,6 +404,8 @@ function exposeTestHook(c) {
     get meetingId() {
       return c.meetingId;
     },
+    /** Kinds of local media being sent: 'audio', 'video'. */
+    localMedia: localStream ? localStream.getTracks().map((t) => t.kind) : [],
     peers: () => c.peers.map((p) => ({ participant_id: p.participantId, role: p.role, connection_state: p.connectionState })),
     stats: () => c.stats(),
     sdp: () => c.sdp(),

@@ -141,6 +141,7 @@ export class Call extends EventTarget {
     this._reconnectDeadline = null;
     this._queue = Promise.resolve(); // serialises signal handling
     this._state = 'connecting';
+    this._welcomes = 0;
   }
 
   /** The current state (one of STATES). */
@@ -202,7 +203,13 @@ export class Call extends EventTarget {
         };
       }),
     );
-    return { participant_id: this.participantId, state: this._state, peers };
+    return {
+      participant_id: this.participantId,
+      state: this._state,
+      signalling_up: this._linkUp,
+      signalling_reconnects: Math.max(0, this._welcomes - 1),
+      peers,
+    };
   }
 
   // --- Signalling socket ------------------------------------------------------------------
@@ -395,6 +402,7 @@ export class Call extends EventTarget {
     this._seat = { participant_id: msg.participant_id, resume_secret: msg.resume_secret };
     this._keepaliveSecs = Number(msg.keepalive_secs) > 0 ? Number(msg.keepalive_secs) : 10;
     this._linkUp = true;
+    this._welcomes += 1;
     this._attempt = 0;
     this._reconnectDeadline = null;
     this._startKeepalive();

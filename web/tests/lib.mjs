@@ -66,6 +66,18 @@ export function splitArgs(text) {
   return out;
 }
 
+/**
+ * Flags that let a page from `serverUrl` use the camera and microphone. Browsers allow them only
+ * in a secure context: https, or http on a loopback address. A plain-http test server on another
+ * address (e.g. a veth address inside a network namespace) is declared secure for this browser.
+ */
+export function secureOriginFlags(serverUrl) {
+  const u = new URL(serverUrl);
+  const loopback = u.hostname === 'localhost' || u.hostname === '[::1]' || /^127\./.test(u.hostname);
+  if (u.protocol !== 'http:' || loopback) return [];
+  return [`--unsafely-treat-insecure-origin-as-secure=${u.origin}`];
+}
+
 export async function launchChromium(extraArgs = []) {
   if (!existsSync(CHROMIUM_PATH)) {
     throw new Error(`${CHROMIUM_PATH} not found: apt-get install chromium (or set SAMTALE_CHROMIUM)`);

@@ -10,8 +10,10 @@
 // meeting and a line {"event":"meeting created","code":…,"meeting_id":…} comes first on stdout.
 // It needs nothing but the server URL (it can run inside `ip netns exec`). Progress goes to
 // stderr; stdout carries JSON lines only, the last being {"event":"summary",…}.
-// Exit codes: 0 joined and, if anybody was there, received audio and video from each peer;
-// 1 otherwise; 2 usage error.
+// A plain-http server outside loopback is declared a secure origin for this browser (camera and
+// microphone need one).
+// Exit codes: 0 joined and, with every peer that was there, sent and received audio and video
+// (and the page logged no errors); 1 otherwise; 2 usage error.
 
 import {
   callState,
@@ -21,6 +23,7 @@ import {
   negotiatedCodecs,
   openAndSignIn,
   pageStats,
+  secureOriginFlags,
   selectMeeting,
   splitArgs,
   waitFor,
@@ -101,6 +104,7 @@ async function main() {
     ok: false,
     meeting_id: null,
     participant_id: null,
+    local_media: [],
     seconds: opts.seconds,
     join_ms: null,
     first_media_ms: null,
@@ -112,7 +116,7 @@ async function main() {
   };
   let browser = null;
   try {
-    browser = await launchChromium(splitArgs(opts.chromiumArgs));
+    browser = await launchChromium([...secureOriginFlags(opts.server), ...splitArgs(opts.chromiumArgs)]);
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
     const consoleLog = watchConsole(page);
     await openAndSignIn(page, opts.server, opts.token);
@@ -128,6 +132,10 @@ async function main() {
     await joinCall(page, { timeoutMs: opts.joinTimeout * 1000 });
     summary.join_ms = Date.now() - joinStart;
     summary.participant_id = await page.evaluate(() => window.samtaleCall.participantId);
+    summary.local_media = await page.evaluate(() => window.samtaleCall.localMedia);
+    if (!summary.local_media.includes('audio') || !summary.local_media.includes('video')) {
+      note(`no local ${summary.local_media.length ? 'video' : 'camera/microphone'}: ${await page.textContent('#notice')}`);
+    }
     note(`joined ${summary.meeting_id} as ${summary.participant_id} in ${summary.join_ms} ms`);
 
     // Stay, sampling the stats; a peer that leaves keeps its last sample.
@@ -175,10 +183,15 @@ async function main() {
     }
     summary.console_errors = consoleLog.errors;
     const peers = Object.values(summary.peers);
+    const sent = (o) => o !== null && o !== undefined && o.packetsSent > 0;
+    const got = (i) => i !== null && i !== undefined && i.packetsReceived > 0;
+    // Audio and video both ways with every peer that was there.
     const mediaFromEach = peers.every(
-      (p) => p.inbound_video && p.inbound_video.packetsReceived > 0 && p.inbound_audio && p.inbound_audio.packetsReceived > 0,
+      (p) => got(p.inbound_video) && got(p.inbound_audio) && sent(p.outbound_video) && sent(p.outbound_audio),
     );
-    summary.ok = summary.state !== 'failed' && mediaFromEach && consoleLog.errors.length === 0;
+    // A refused WebSocket while reconnecting is the network's doing, not the page's.
+    const pageErrors = consoleLog.errors.filter((e) => !/^WebSocket connection to .* failed/.test(e));
+    summary.ok = summary.state !== 'failed' && mediaFromEach && pageErrors.length === 0;
   } catch (e) {
     summary.error = e.message;
     note(`failed: ${e.message}`);
