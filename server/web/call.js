@@ -35,6 +35,10 @@ const BACKOFF_JITTER = 0.25;
 // Give up reaching the meeting after this long (first connection, or reconnection).
 const CONNECT_DEADLINE_MS = 30_000;
 const RECONNECT_DEADLINE_MS = 60_000;
+// The server answers hello at once; no welcome this long after the socket opened: retry.
+const HELLO_TIMEOUT_MS = 10_000;
+// Signals held while the socket is down (the server queues 256 per seat, too).
+const OUTBOX_LIMIT = 256;
 
 /** Fatal `error` codes after which reconnecting cannot help. */
 const FATAL_FOR_GOOD = new Set(['unsupported_version', 'invalid_token', 'meeting_full', 'meeting_closed']);
@@ -142,6 +146,8 @@ export class Call extends EventTarget {
     this._queue = Promise.resolve(); // serialises signal handling
     this._state = 'connecting';
     this._welcomes = 0;
+    this._outbox = []; // signals held while the socket is down
+    this._helloTimer = null;
   }
 
   /** The current state (one of STATES). */
@@ -225,6 +231,12 @@ export class Call extends EventTarget {
     }
     this._ws = ws;
     ws.onopen = () => {
+      // No welcome in time: treat the socket as dead and retry.
+      this._helloTimer = setTimeout(() => {
+        if (ws !== this._ws || this._linkUp) return;
+        this._onSocketClosed(4001, 'no welcome');
+        ws.close();
+      }, HELLO_TIMEOUT_MS);
       const hello = { type: 'hello', v: PROTOCOL_VERSION };
       if (resume && this._seat) {
         hello.resume = { participant_id: this._seat.participant_id, resume_secret: this._seat.resume_secret };
@@ -253,15 +265,18 @@ export class Call extends EventTarget {
     ws.onerror = () => {};
   }
 
+  /** Sends now, or (signals only) once the socket is back; a fresh seat drops what is held. */
   _send(msg) {
     if (this._ws && this._ws.readyState === WebSocket.OPEN && this._linkUp) {
       this._ws.send(JSON.stringify(msg));
       return true;
     }
+    if (msg.type === 'signal' && this._outbox.length < OUTBOX_LIMIT) this._outbox.push(msg);
     return false;
   }
 
   _onSocketClosed(code, reason) {
+    clearTimeout(this._helloTimer);
     this._stopKeepalive();
     this._linkUp = false;
     this._ws = null;
@@ -401,6 +416,7 @@ export class Call extends EventTarget {
     const resumed = msg.resumed === true;
     this._seat = { participant_id: msg.participant_id, resume_secret: msg.resume_secret };
     this._keepaliveSecs = Number(msg.keepalive_secs) > 0 ? Number(msg.keepalive_secs) : 10;
+    clearTimeout(this._helloTimer);
     this._linkUp = true;
     this._welcomes += 1;
     this._attempt = 0;
@@ -410,6 +426,7 @@ export class Call extends EventTarget {
     if (this._needFreshSeat || !resumed) {
       // A fresh seat: every peer is new to us, and we offer to each (we joined later).
       this._needFreshSeat = false;
+      this._outbox = [];
       for (const id of [...this._peers.keys()]) this._removePeer(id);
       for (const p of peers) this._addPeer(p.participant_id, p.role, true);
     } else {
@@ -422,6 +439,10 @@ export class Call extends EventTarget {
         // Joined while we were away: it saw us in its welcome.peers and offers; we wait.
         if (!this._peers.has(p.participant_id)) this._addPeer(p.participant_id, p.role, false);
       }
+      // What we could not send while away, to the peers that are still here.
+      const held = this._outbox;
+      this._outbox = [];
+      for (const m of held) if (this._peers.has(m.to)) this._send(m);
     }
     this._updateState();
   }
@@ -604,6 +625,8 @@ export class Call extends EventTarget {
   _finish(state, reason) {
     if (this._final) return;
     this._final = { state, reason };
+    clearTimeout(this._helloTimer);
+    this._outbox = [];
     if (this._retryTimer) clearTimeout(this._retryTimer);
     this._retryTimer = null;
     this._stopKeepalive();

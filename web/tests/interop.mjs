@@ -79,11 +79,10 @@ function remotePeer(stats, role) {
  * Runs one call between the page (already in the meeting) and the emulator `sim`, whose seat has
  * `role`. `browserOffers`: whether Chromium made the offer (it joined later).
  */
-async function runPhase(name, { page, sim, role, browserOffers, outDir }) {
+async function runPhase(name, { page, sim, role, browserOffers, outDir, started }) {
   const phase = { browser_offers: browserOffers };
   report.phases[name] = phase;
   const failuresBefore = failures.length;
-  const started = Date.now();
   const simAbort = () => (sim.running ? null : `the emulator exited with ${sim.exitCode} first`);
 
   // 1. Media from the core reaches Chromium. The descriptions are kept as soon as both exist.
@@ -111,7 +110,7 @@ async function runPhase(name, { page, sim, role, browserOffers, outDir }) {
     );
     phase.media_ms = Date.now() - started;
     phase.browser_stats_at_media = peer;
-    log(`${name}: media from the core in Chromium after ${phase.media_ms} ms`);
+    log(`${name}: media from the core in Chromium ${phase.media_ms} ms after the later participant started joining`);
   } catch (e) {
     const v = (peer && peer.inbound_video) || {};
     const a = (peer && peer.inbound_audio) || {};
@@ -275,11 +274,12 @@ async function main() {
     check(meeting.display.replace(/ /g, '') === meeting.code, 'the shown code differs from the meeting code');
     const state = await joinCall(page);
     check(state === 'waiting', `the page is "${state}" in an empty meeting, not "waiting"`);
+    const citizenStarted = Date.now();
     const citizen = new Child('sim join', simBin, [
       'join', '--server', server.url, '--code', meeting.display, '--loopback', '--seconds', String(SECONDS), '--json',
     ]);
     children.push(citizen);
-    await runPhase('citizen-joins', { page, sim: citizen, role: 'citizen', browserOffers: false, outDir });
+    await runPhase('citizen-joins', { page, sim: citizen, role: 'citizen', browserOffers: false, outDir, started: citizenStarted });
     await leaveCall(page, 'citizen-joins');
 
     // Phase 2: the core hosts a meeting; the page joins it later and offers.
@@ -298,8 +298,9 @@ async function main() {
       abort: () => (host.running ? null : `it exited with ${host.exitCode}`),
     });
     await selectMeeting(page, { meetingId: created.meeting_id });
+    const browserStarted = Date.now();
     await joinCall(page);
-    await runPhase('browser-joins', { page, sim: host, role: 'staff', browserOffers: true, outDir });
+    await runPhase('browser-joins', { page, sim: host, role: 'staff', browserOffers: true, outDir, started: browserStarted });
     await leaveCall(page, 'browser-joins');
 
     report.console_errors = consoleLog.errors;
