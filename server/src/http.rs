@@ -1,4 +1,4 @@
-//! HTTP handlers: staff API, code resolution, health check.
+//! HTTP handlers: staff API, code resolution, health check, the caseworker page.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,6 +26,7 @@ use crate::error::AppError;
 use crate::ids;
 use crate::rate_limit::RateLimiter;
 use crate::signalling::{self, Hub};
+use crate::web;
 
 /// Largest accepted HTTP request body. Every body of the API is a tiny JSON object.
 const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -118,6 +119,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/meetings/{meeting_id}/tickets", post(staff_ticket))
         .route("/api/v1/join", post(resolve))
         .route("/api/v1/signal", get(signalling::ws_handler))
+        .merge(web::routes(web::PageHeaders::new(&state.signalling_url)))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

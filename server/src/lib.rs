@@ -19,6 +19,7 @@ mod http;
 mod ids;
 mod rate_limit;
 mod signalling;
+mod web;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -370,3 +370,61 @@ async fn lookups_are_rate_limited_per_address() {
     assert_eq!(staff.resolve_raw(&m.code).await.status(), 200);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn serves_the_caseworker_page() {
+    let server = start(config()).await;
+    let base = server.base_url();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(WAIT)
+        .build()
+        .unwrap();
+
+    let resp = http.get(format!("{base}/staff/")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let headers = resp.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self';"), "{csp}");
+    // The page may open the WebSocket of its tickets: exactly the signalling origin.
+    let ws_origin = base.replacen("http://", "ws://", 1);
+    assert!(
+        csp.contains(&format!("connect-src 'self' {ws_origin};")),
+        "{csp}"
+    );
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"<script type="module" src="app.js">"#));
+    // No inline scripts: everything the page runs comes from its own files.
+    assert_eq!(html.matches("<script").count(), 1);
+
+    for (file, content_type) in [
+        ("app.js", "text/javascript; charset=utf-8"),
+        ("call.js", "text/javascript; charset=utf-8"),
+        ("style.css", "text/css; charset=utf-8"),
+    ] {
+        let resp = http
+            .get(format!("{base}/staff/{file}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{file}");
+        assert_eq!(resp.headers()["content-type"], content_type, "{file}");
+    }
+
+    let resp = http.get(format!("{base}/staff")).send().await.unwrap();
+    assert_eq!(resp.status(), 308);
+    assert_eq!(resp.headers()["location"], "staff/");
+
+    for missing in [
+        "/staff/nope.js",
+        "/staff/../api/v1/meetings",
+        "/staff/app.js/x",
+    ] {
+        let resp = http.get(format!("{base}{missing}")).send().await.unwrap();
+        assert_ne!(resp.status(), 200, "{missing}");
+    }
+    server.shutdown().await;
+}

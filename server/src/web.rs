@@ -1,0 +1,160 @@
+//! The caseworker web page, served at `/staff/`.
+//!
+//! Plain HTML, CSS and JavaScript modules, embedded in the binary at build time (no build step,
+//! no files to deploy). The page talks to the server only through the documented protocol
+//! (`docs/protocol.md`); the staff token is typed into the page and kept in the tab's
+//! `sessionStorage`, never in a URL.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderName, HeaderValue};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use std::sync::Arc;
+
+use crate::error::AppError;
+
+/// One embedded file of the page.
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+const INDEX: Asset = Asset {
+    name: "index.html",
+    content_type: "text/html; charset=utf-8",
+    body: include_str!("../web/index.html"),
+};
+
+/// Every file below `/staff/` except the page itself.
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/app.js"),
+    },
+    Asset {
+        name: "call.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/call.js"),
+    },
+    Asset {
+        name: "style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_str!("../web/style.css"),
+    },
+];
+
+/// Headers sent with every file of the page.
+#[derive(Debug, Clone)]
+pub(crate) struct PageHeaders {
+    csp: HeaderValue,
+}
+
+impl PageHeaders {
+    /// Headers for a server whose tickets carry `signalling_url`: the page may open a WebSocket
+    /// to that origin and fetch from its own, and load nothing from anywhere else.
+    pub(crate) fn new(signalling_url: &str) -> Self {
+        let ws_origin = url::Url::parse(signalling_url)
+            .ok()
+            .map(|u| u.origin().ascii_serialization())
+            .filter(|o| o != "null")
+            .unwrap_or_default();
+        let connect = if ws_origin.is_empty() {
+            "'self'".to_owned()
+        } else {
+            format!("'self' {ws_origin}")
+        };
+        let csp = format!(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             media-src 'self' blob: mediastream:; connect-src {connect}; \
+             base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        );
+        let csp = HeaderValue::from_str(&csp)
+            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
+        Self { csp }
+    }
+
+    fn respond(&self, asset: &Asset) -> Response {
+        let mut response = asset.body.into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+        // Small files that change with every release: always revalidate.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        headers.insert(CONTENT_SECURITY_POLICY, self.csp.clone());
+        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.insert(
+            HeaderName::from_static("permissions-policy"),
+            HeaderValue::from_static(
+                "camera=(self), microphone=(self), display-capture=(), geolocation=()",
+            ),
+        );
+        response
+    }
+}
+
+/// Routes of the page; merged into the application's router.
+pub(crate) fn routes<S>(headers: PageHeaders) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let headers = Arc::new(headers);
+    Router::new()
+        // Relative, so that it also works below a --public-url path prefix.
+        .route("/staff", get(|| async { Redirect::permanent("staff/") }))
+        .route("/staff/", get(index))
+        .route("/staff/{file}", get(asset))
+        .with_state(headers)
+}
+
+async fn index(State(headers): State<Arc<PageHeaders>>) -> Response {
+    headers.respond(&INDEX)
+}
+
+async fn asset(
+    State(headers): State<Arc<PageHeaders>>,
+    Path(file): Path<String>,
+) -> Result<Response, AppError> {
+    if file == INDEX.name {
+        return Ok(headers.respond(&INDEX));
+    }
+    ASSETS
+        .iter()
+        .find(|a| a.name == file)
+        .map(|a| headers.respond(a))
+        .ok_or(AppError::NotFound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp_allows_the_signalling_origin_only() {
+        let h = PageHeaders::new("wss://samtale.example.dk:8443/kommune/api/v1/signal");
+        let csp = h.csp.to_str().unwrap_or_default().to_owned();
+        assert!(csp.contains("connect-src 'self' wss://samtale.example.dk:8443;"));
+        assert!(csp.contains("script-src 'self';"));
+        let h = PageHeaders::new("not a url");
+        let csp = h.csp.to_str().unwrap_or_default().to_owned();
+        assert!(csp.contains("connect-src 'self';"));
+    }
+
+    #[test]
+    fn every_asset_is_linked_from_the_page_or_a_module() {
+        for asset in ASSETS {
+            let linked = INDEX.body.contains(asset.name)
+                || ASSETS
+                    .iter()
+                    .any(|a| a.body.contains(&format!("./{}", asset.name)));
+            assert!(linked, "{} is embedded but never used", asset.name);
+        }
+    }
+}
