@@ -227,14 +227,17 @@ class Impairment:
                     if imp.get("jitter"):
                         netem_args += [f"{imp['jitter']}ms", "distribution", "normal"]
                     netem_args += ["rate", "1gbit"]  # keeps packet order (see SCENARIOS)
+            cmds = []
             if netem_args:
-                cmds = [[*tc, "root", "handle", "1:", "netem", *netem_args]]
-                if imp.get("rate"):
-                    cmds.append(self._tbf([*tc, "parent", "1:1", "handle", "10:"]))
-            elif imp.get("rate"):
-                cmds = [self._tbf([*tc, "root", "handle", "1:"])]
-            else:
-                cmds = []
+                cmds.append([*tc, "root", "handle", "1:", "netem", *netem_args])
+            if imp.get("rate"):
+                # The rate cap sits on the hub's end of the link, i.e. on the traffic *towards*
+                # this namespace: a bottleneck in the network drops. A full queue in the sender's
+                # own kernel would instead push back into its socket and throttle it, which no
+                # real network does (measured: audio stalled in the sender, not on the link).
+                hub_end = "to-a" if ns == NS_A else "to-b"
+                hub_tc = nsx(NS_HUB, "tc", "qdisc", "add", "dev", hub_end)
+                cmds.append(self._tbf([*hub_tc, "root", "handle", "1:"]))
             for c in cmds:
                 self.commands.append(" ".join(c[4:]))
                 run(c)

@@ -106,6 +106,7 @@ fn heard_of_sent(receiver: &Value, sender: &Value) -> (f64, f64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root (network namespaces); ./scripts/test runs it"]
 async fn ten_percent_loss_audio_has_no_gap_longer_than_plc_and_video_keeps_decoding() {
     let lab = NetLab::create(2);
     let dir = tempfile::tempdir().expect("tmp");
@@ -138,6 +139,7 @@ async fn ten_percent_loss_audio_has_no_gap_longer_than_plc_and_video_keeps_decod
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root (network namespaces); ./scripts/test runs it"]
 async fn at_150_kbps_video_pauses_and_audio_stays() {
     let lab = NetLab::create(2);
     let dir = tempfile::tempdir().expect("tmp");

@@ -862,6 +862,7 @@ impl Actor {
         } = peer::build(&ctx, peer, generation).await?;
         self.shared.media.add_peer(
             peer,
+            Arc::clone(&pc),
             audio.as_ref().map(|t| t.out.clone()),
             video.as_ref().map(|t| t.out.clone()),
             estimate,
