@@ -91,9 +91,12 @@ impl<T: Clone + PartialEq + Send + 'static> Observable<T> {
     }
 }
 
+/// Registered listeners and the next id to hand out.
+type ListenerList<T> = Arc<Mutex<(u64, Vec<(u64, Callback<T>)>)>>;
+
 /// Observers of a stream of events (no current value: e.g. decoded video frames).
 pub struct Listeners<T> {
-    inner: Arc<Mutex<(u64, Vec<(u64, Callback<T>)>)>>,
+    inner: ListenerList<T>,
 }
 
 impl<T: 'static> Listeners<T> {

@@ -58,7 +58,7 @@ impl std::fmt::Debug for VideoFrame {
 }
 
 fn check_size(width: u32, height: u32) -> Result<(), FrameError> {
-    let ok = |v: u32| (2..=4096).contains(&v) && v % 2 == 0;
+    let ok = |v: u32| (2..=4096).contains(&v) && v.is_multiple_of(2);
     if ok(width) && ok(height) {
         Ok(())
     } else {

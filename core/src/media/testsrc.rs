@@ -225,7 +225,7 @@ impl SpeechSource {
                 let s = (2.0 * std::f64::consts::PI * MARK_HZ * (wall_us as f64 / 1e6)).sin();
                 return (s * 16000.0) as i16;
             }
-            if into_second_ms >= 1000 - MARK_GUARD_MS || into_second_ms < MARK_MS + MARK_GUARD_MS {
+            if !(MARK_MS + MARK_GUARD_MS..1000 - MARK_GUARD_MS).contains(&into_second_ms) {
                 return 0;
             }
         }
@@ -364,7 +364,7 @@ mod tests {
             frame: 0,
             wall_ms: 0xff_ffff_fff0,
         };
-        assert_eq!(latency_ms(&c, 0x1_00_0000_0000 + 0x10), 0x20);
+        assert_eq!(latency_ms(&c, 0x0100_0000_0000 + 0x10), 0x20);
     }
 
     #[test]
