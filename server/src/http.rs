@@ -43,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) token_ttl_secs: u64,
     pub(crate) ice_servers: Vec<IceServer>,
     pub(crate) signalling_url: String,
+    /// Base URL clients see (the join links on the caseworker page point below it).
+    pub(crate) base_url: String,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -119,7 +121,10 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/meetings/{meeting_id}/tickets", post(staff_ticket))
         .route("/api/v1/join", post(resolve))
         .route("/api/v1/signal", get(signalling::ws_handler))
-        .merge(web::routes(web::PageHeaders::new(&state.signalling_url)))
+        .merge(web::routes(web::PageHeaders::new(
+            &state.signalling_url,
+            &state.base_url,
+        )))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)

@@ -97,6 +97,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         token_ttl_secs: config.token_ttl_secs,
         ice_servers: config.ice_servers.clone(),
         signalling_url,
+        base_url: base_url.clone(),
         cancel: cancel.clone(),
         tracker: tracker.clone(),
     });

@@ -4,6 +4,10 @@
 //! no files to deploy). The page talks to the server only through the documented protocol
 //! (`docs/protocol.md`); the staff token is typed into the page and kept in the tab's
 //! `sessionStorage`, never in a URL.
+//!
+//! Also here: the citizen's join link `/j/<code>` (a phone with the app opens the app; without
+//! it, this friendly page explains the app and shows the code) and its QR code
+//! `/j/<code>/qr.svg`. Neither looks the code up: they tell nothing about whether it exists.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -17,6 +21,7 @@ use axum::routing::get;
 use std::sync::Arc;
 
 use crate::error::AppError;
+use samtale_protocol::JoinCode;
 
 /// One embedded file of the page.
 struct Asset {
@@ -44,6 +49,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/call.js"),
     },
     Asset {
+        name: "i18n.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/i18n.js"),
+    },
+    Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../web/style.css"),
@@ -54,12 +64,14 @@ const ASSETS: &[Asset] = &[
 #[derive(Debug, Clone)]
 pub(crate) struct PageHeaders {
     csp: HeaderValue,
+    /// Base URL clients see, for absolute join links in QR codes.
+    base_url: String,
 }
 
 impl PageHeaders {
     /// Headers for a server whose tickets carry `signalling_url`: the page may open a WebSocket
     /// to that origin and fetch from its own, and load nothing from anywhere else.
-    pub(crate) fn new(signalling_url: &str) -> Self {
+    pub(crate) fn new(signalling_url: &str, base_url: &str) -> Self {
         let ws_origin = url::Url::parse(signalling_url)
             .ok()
             .map(|u| u.origin().ascii_serialization())
@@ -77,13 +89,20 @@ impl PageHeaders {
         );
         let csp = HeaderValue::from_str(&csp)
             .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
-        Self { csp }
+        Self {
+            csp,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
     }
 
     fn respond(&self, asset: &Asset) -> Response {
-        let mut response = asset.body.into_response();
+        self.respond_with(asset.body.to_owned(), asset.content_type)
+    }
+
+    fn respond_with(&self, body: String, content_type: &'static str) -> Response {
+        let mut response = body.into_response();
         let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         // Small files that change with every release: always revalidate.
         headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         headers.insert(CONTENT_SECURITY_POLICY, self.csp.clone());
@@ -111,8 +130,89 @@ where
         .route("/staff", get(|| async { Redirect::permanent("staff/") }))
         .route("/staff/", get(index))
         .route("/staff/{file}", get(asset))
+        .route("/j/{code}", get(join_page))
+        .route("/j/{code}/qr.svg", get(join_qr))
         .with_state(headers)
 }
+
+/// The page behind a join link, for a phone without the app. Danish first, English below.
+async fn join_page(State(headers): State<Arc<PageHeaders>>, Path(code): Path<String>) -> Response {
+    let body = match JoinCode::parse(&code) {
+        Ok(code) => JOIN_PAGE.replace("{CODE}", &code.display()),
+        Err(_) => JOIN_PAGE_BAD_CODE.to_owned(),
+    };
+    headers.respond_with(body, "text/html; charset=utf-8")
+}
+
+/// A QR code of the absolute join link (what the caseworker can show or print).
+async fn join_qr(
+    State(headers): State<Arc<PageHeaders>>,
+    Path(code): Path<String>,
+) -> Result<Response, AppError> {
+    let code = JoinCode::parse(&code).map_err(|_| AppError::NotFound)?;
+    let link = format!("{}/j/{}", headers.base_url, code.digits());
+    let qr = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
+        .map_err(|_| AppError::NotFound)?;
+    let svg = qr
+        .render::<qrcode::render::svg::Color<'_>>()
+        .min_dimensions(160, 160)
+        .quiet_zone(true)
+        .build();
+    Ok(headers.respond_with(svg, "image/svg+xml"))
+}
+
+const JOIN_PAGE: &str = r#"<!doctype html>
+<html lang="da">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Videomøde med Samtale</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="../staff/style.css">
+</head>
+<body>
+<main class="join-page">
+<h1>Du er inviteret til et videomøde</h1>
+<ol class="steps">
+<li>Åbn appen <strong>Samtale</strong> på din telefon. Har du den ikke, så hent den i App Store eller Google Play.</li>
+<li>Tryk på den store knap <strong>Deltag</strong>.</li>
+<li>Skriv koden:</li>
+</ol>
+<p class="code" aria-label="Koden er {CODE}">{CODE}</p>
+<p>Din kontaktperson venter på dig i mødet. Du behøver ikke skynde dig.</p>
+<p>Har du brug for hjælp, så ring til din kontaktperson.</p>
+<section lang="en">
+<h2>You are invited to a video meeting</h2>
+<p>Open the <strong>Samtale</strong> app on your phone (get it from the App Store or Google Play), tap <strong>Join</strong> and type the code <strong>{CODE}</strong>. Your contact person is waiting for you.</p>
+</section>
+</main>
+</body>
+</html>
+"#;
+
+const JOIN_PAGE_BAD_CODE: &str = r#"<!doctype html>
+<html lang="da">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>Videomøde med Samtale</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="../staff/style.css">
+</head>
+<body>
+<main class="join-page">
+<h1>Linket ser forkert ud</h1>
+<p>Koden i linket er ikke en gyldig mødekode. Tjek beskeden fra din kontaktperson, eller ring til din kontaktperson.</p>
+<section lang="en">
+<h2>This link looks wrong</h2>
+<p>The code in the link is not a valid meeting code. Check the message from your contact person, or call them.</p>
+</section>
+</main>
+</body>
+</html>
+"#;
 
 async fn index(State(headers): State<Arc<PageHeaders>>) -> Response {
     headers.respond(&INDEX)
@@ -138,11 +238,14 @@ mod tests {
 
     #[test]
     fn csp_allows_the_signalling_origin_only() {
-        let h = PageHeaders::new("wss://samtale.example.dk:8443/kommune/api/v1/signal");
+        let h = PageHeaders::new(
+            "wss://samtale.example.dk:8443/kommune/api/v1/signal",
+            "https://samtale.example.dk:8443/kommune",
+        );
         let csp = h.csp.to_str().unwrap_or_default().to_owned();
         assert!(csp.contains("connect-src 'self' wss://samtale.example.dk:8443;"));
         assert!(csp.contains("script-src 'self';"));
-        let h = PageHeaders::new("not a url");
+        let h = PageHeaders::new("not a url", "");
         let csp = h.csp.to_str().unwrap_or_default().to_owned();
         assert!(csp.contains("connect-src 'self';"));
     }

@@ -1,7 +1,8 @@
 // The caseworker page: sign in with the staff token, create or pick a meeting, show its code,
-// join the call. The call itself lives in call.js.
+// join link and QR code, join the call. The call itself lives in call.js, the text in i18n.js.
 
 import { Call } from './call.js';
+import { applyStatic, language, setLanguage, t } from './i18n.js';
 
 const TOKEN_KEY = 'samtale.staffToken';
 
@@ -23,11 +24,20 @@ const els = {
   list: $('meeting-list'),
   listEmpty: $('meeting-list-empty'),
   notice: $('notice'),
+  link: $('meeting-link'),
+  copyLink: $('copy-link'),
+  copyStatus: $('copy-status'),
+  qr: $('meeting-qr'),
+  language: $('language'),
   call: $('call'),
   callStatus: $('call-status'),
   localVideo: $('local-video'),
   remotes: $('remotes'),
   leave: $('leave-call'),
+  mic: $('toggle-mic'),
+  camera: $('toggle-camera'),
+  participants: $('participants'),
+  quality: $('quality'),
 };
 
 /** The meeting shown as "current" (a Meeting from the API), or null. */
@@ -65,7 +75,7 @@ async function api(method, path, body, staffToken = token()) {
   try {
     resp = await fetch(url, init);
   } catch (e) {
-    throw new ApiError(0, 'no_network', 'The server cannot be reached.');
+    throw new ApiError(0, 'no_network', t('err.network'));
   }
   const data = await resp.json().catch(() => null);
   if (!resp.ok) {
@@ -82,7 +92,7 @@ function showNotice(text) {
 /** Handles a failed API call: a 401 means the token is wrong or was changed: sign in again. */
 function apiFailed(e, what) {
   if (e instanceof ApiError && e.status === 401) {
-    signOut('The staff token was not accepted. Please sign in again.');
+    signOut(t('signin.again'));
     return;
   }
   showNotice(`${what}: ${e.message}`);
@@ -101,7 +111,7 @@ async function signIn(event) {
   const candidate = els.tokenInput.value.trim();
   els.signinError.textContent = '';
   if (!candidate) {
-    els.signinError.textContent = 'Enter the staff token.';
+    els.signinError.textContent = t('signin.empty');
     return;
   }
   try {
@@ -113,7 +123,7 @@ async function signIn(event) {
     renderList(list.meetings);
   } catch (e) {
     els.signinError.textContent =
-      e instanceof ApiError && e.status === 401 ? 'Wrong staff token.' : `Sign-in failed: ${e.message}`;
+      e instanceof ApiError && e.status === 401 ? t('signin.wrong') : t('signin.failed', { why: e.message });
   }
 }
 
@@ -134,7 +144,7 @@ function groupCode(digits) {
 }
 
 function formatTime(unixSecs) {
-  return new Date(unixSecs * 1000).toLocaleString([], {
+  return new Date(unixSecs * 1000).toLocaleString(language() === 'da' ? 'da-DK' : 'en-GB', {
     weekday: 'short',
     hour: '2-digit',
     minute: '2-digit',
@@ -144,16 +154,27 @@ function formatTime(unixSecs) {
 function setCurrentMeeting(meeting) {
   currentMeeting = meeting;
   els.current.hidden = !meeting;
+  els.copyStatus.textContent = '';
   if (!meeting) {
     els.code.textContent = '';
     delete els.code.dataset.code;
     delete els.code.dataset.meetingId;
+    els.link.removeAttribute('href');
+    els.link.textContent = '';
+    els.qr.removeAttribute('src');
     return;
   }
   els.code.textContent = meeting.code_display || groupCode(meeting.code);
   els.code.dataset.code = meeting.code;
   els.code.dataset.meetingId = meeting.meeting_id;
-  els.expires.textContent = `Valid until ${formatTime(meeting.expires_at)}`;
+  els.expires.textContent = t('meetings.valid', { time: formatTime(meeting.expires_at) });
+  // The join link: on a phone with the app it opens the app; without it, a page that explains
+  // the app and shows the code (served by the server at /j/<code>).
+  const link = new URL(`../j/${encodeURIComponent(meeting.code)}`, window.location.href).href;
+  els.link.href = link;
+  els.link.textContent = link;
+  els.qr.src = `../j/${encodeURIComponent(meeting.code)}/qr.svg`;
+  els.qr.alt = t('meetings.qr');
   updateButtons();
 }
 
@@ -176,12 +197,14 @@ function renderList(meetings) {
     code.textContent = m.code_display || groupCode(m.code);
     const info = document.createElement('span');
     info.className = 'list-info';
-    const people = m.participants === 1 ? '1 participant' : `${m.participants} participants`;
-    info.textContent = `until ${formatTime(m.expires_at)} · ${people}`;
+    const people =
+      m.participants === 1 ? t('meetings.people.one') : t('meetings.people.many', { n: m.participants });
+    info.textContent = `${t('meetings.until', { time: formatTime(m.expires_at) })} · ${people}`;
     const pick = document.createElement('button');
     pick.type = 'button';
     pick.className = 'select-meeting';
-    pick.textContent = 'Select';
+    pick.textContent = t('meetings.select');
+    pick.setAttribute('aria-label', t('meetings.selectCode', { code: m.code_display || groupCode(m.code) }));
     pick.addEventListener('click', () => {
       setCurrentMeeting(m);
       showNotice('');
@@ -198,7 +221,7 @@ async function refreshList() {
     const list = await api('GET', 'meetings');
     renderList(list.meetings);
   } catch (e) {
-    apiFailed(e, 'Could not list meetings');
+    apiFailed(e, t('err.list'));
   }
 }
 
@@ -210,7 +233,7 @@ async function createMeeting() {
     showNotice('');
     await refreshList();
   } catch (e) {
-    apiFailed(e, 'Could not create a meeting');
+    apiFailed(e, t('err.create'));
   } finally {
     updateButtons();
   }
@@ -223,7 +246,7 @@ async function endMeeting() {
     await api('DELETE', `meetings/${encodeURIComponent(id)}`);
   } catch (e) {
     if (!(e instanceof ApiError && e.permanent)) {
-      apiFailed(e, 'Could not end the meeting');
+      apiFailed(e, t('err.end'));
       return;
     }
   }
@@ -233,13 +256,14 @@ async function endMeeting() {
 
 // --- The call ---------------------------------------------------------------------------------
 
-const ROLE_NAMES = { staff: 'Caseworker', citizen: 'Citizen' };
-const STATE_TEXT = {
-  connecting: 'Connecting…',
-  waiting: 'Waiting for the others to join',
-  in_call: 'In the call',
-  reconnecting: 'Connection lost, reconnecting…',
-};
+/** How a participant is called on screen. */
+function roleName(role) {
+  return role === 'staff' || role === 'citizen' ? t(`role.${role}`) : role;
+}
+
+function stateText(state) {
+  return t(`state.${state}`);
+}
 
 function staffTicket(meetingId) {
   return api('POST', `meetings/${encodeURIComponent(meetingId)}/tickets`, {});
@@ -300,9 +324,39 @@ function updateTile(peer) {
   const current = (el) => (el.srcObject ? el.srcObject.getTracks() : []);
   if (vTracks.length && current(video)[0] !== vTracks[0]) video.srcObject = new MediaStream(vTracks);
   if (aTracks.length && current(audio)[0] !== aTracks[0]) audio.srcObject = new MediaStream(aTracks);
-  const state = peer.connectionState === 'connected' ? '' : ` · ${peer.connectionState}`;
-  fig.querySelector('figcaption').textContent = `${ROLE_NAMES[peer.role] || peer.role}${state}`;
+  fig.querySelector('figcaption').textContent = `${roleName(peer.role)} · ${peerStateText(peer)}`;
   fig.dataset.connectionState = peer.connectionState;
+  renderParticipants();
+}
+
+/** "is here", "connecting…" or "reconnecting…" for a remote participant. */
+function peerStateText(peer) {
+  if (peer.connectionState === 'connected') return t('peer.connected');
+  if (peer.connectionState === 'disconnected' || peer.connectionState === 'failed' || peer.wasConnected) {
+    return t('peer.reconnecting');
+  }
+  return t('peer.connecting');
+}
+
+/** The list of who is in the meeting, with their connection in words. */
+function renderParticipants() {
+  els.participants.replaceChildren();
+  const peers = call ? call.peers : [];
+  for (const peer of peers) {
+    if (peer.connectionState === 'connected') peer.wasConnected = true;
+    const li = document.createElement('li');
+    li.dataset.participantId = peer.participantId;
+    li.dataset.role = peer.role;
+    li.dataset.present = String(peer.connectionState === 'connected');
+    li.textContent = `${roleName(peer.role)} — ${peerStateText(peer)}`;
+    els.participants.append(li);
+  }
+  if (!peers.length) {
+    const li = document.createElement('li');
+    li.className = 'hint';
+    li.textContent = t('call.nobody');
+    els.participants.append(li);
+  }
 }
 
 function removeTile(participantId) {
@@ -310,26 +364,79 @@ function removeTile(participantId) {
   if (!fig) return;
   for (const el of fig.querySelectorAll('video, audio')) el.srcObject = null;
   fig.remove();
+  renderParticipants();
 }
 
 function endedText(state, reason) {
   if (state === 'failed') {
-    const why = {
-      meeting_full: 'the meeting is full (4 participants)',
-      meeting_closed: 'the meeting has ended',
-      invalid_token: 'the ticket was refused',
-      no_network: 'the server cannot be reached',
-      gave_up: 'the connection could not be restored',
-    };
-    return `The call failed: ${why[reason] || reason}.`;
+    const known = ['meeting_full', 'meeting_closed', 'invalid_token', 'no_network', 'gave_up'];
+    return t('failed', { why: known.includes(reason) ? t(`failed.${reason}`) : reason });
   }
-  const why = {
-    left: 'You left the call.',
-    meeting_ended: 'The meeting has ended.',
-    meeting_expired: 'The meeting has expired.',
-    taken_over: 'The call continues in another window.',
-  };
-  return why[reason] || 'The call has ended.';
+  const known = ['left', 'meeting_ended', 'meeting_expired', 'taken_over'];
+  return t(known.includes(reason) ? `ended.${reason}` : 'ended.other');
+}
+
+// --- Microphone, camera, connection quality ---------------------------------------------------
+
+function setTrackButtons() {
+  const audio = localStream ? localStream.getAudioTracks() : [];
+  const video = localStream ? localStream.getVideoTracks() : [];
+  const micOff = audio.length > 0 && audio.every((tr) => !tr.enabled);
+  const camOff = video.length > 0 && video.every((tr) => !tr.enabled);
+  els.mic.textContent = micOff ? t('call.unmute') : t('call.mute');
+  els.mic.setAttribute('aria-pressed', String(micOff));
+  els.mic.disabled = audio.length === 0;
+  els.camera.textContent = camOff ? t('call.cameraOn') : t('call.cameraOff');
+  els.camera.setAttribute('aria-pressed', String(camOff));
+  els.camera.disabled = video.length === 0;
+}
+
+/** Mutes or unmutes every local track of `kind` (a disabled track sends silence / black). */
+function toggleTracks(kind) {
+  if (!localStream) return;
+  const tracks = kind === 'audio' ? localStream.getAudioTracks() : localStream.getVideoTracks();
+  const turnOff = tracks.some((tr) => tr.enabled);
+  for (const tr of tracks) tr.enabled = !turnOff;
+  setTrackButtons();
+}
+
+/** Plain words for the connection to one remote participant, from getStats deltas. */
+function qualityWords(now, before) {
+  const pair = now.candidate_pair || {};
+  const rtt = pair.currentRoundTripTime ?? null;
+  const inbound = [now.inbound_audio, now.inbound_video].filter(Boolean);
+  const earlier = before ? [before.inbound_audio, before.inbound_video].filter(Boolean) : [];
+  const sum = (list, key) => list.reduce((acc, s) => acc + (s[key] || 0), 0);
+  const received = sum(inbound, 'packetsReceived') - sum(earlier, 'packetsReceived');
+  const lost = sum(inbound, 'packetsLost') - sum(earlier, 'packetsLost');
+  if (!before || received + lost <= 0) return rtt === null ? 'unknown' : 'good';
+  const loss = lost / (received + lost);
+  if (loss > 0.08 || (rtt !== null && rtt > 0.6)) return 'poor';
+  if (loss > 0.02 || (rtt !== null && rtt > 0.3)) return 'fair';
+  return 'good';
+}
+
+let lastStats = null;
+let qualityTimer = null;
+
+async function updateQuality(c) {
+  if (call !== c) return;
+  let stats;
+  try {
+    stats = await c.stats();
+  } catch {
+    return;
+  }
+  const lines = [];
+  for (const [id, peer] of Object.entries(stats.peers)) {
+    const before = lastStats && lastStats.peers[id];
+    const words = qualityWords(peer, before);
+    lines.push(t('quality.label', { who: roleName(peer.role), words: t(`quality.${words}`) }));
+    const fig = tileFor(id);
+    if (fig) fig.dataset.quality = words;
+  }
+  lastStats = stats;
+  els.quality.textContent = lines.join(' · ');
 }
 
 async function joinCall() {
@@ -341,19 +448,15 @@ async function joinCall() {
   try {
     ticket = await staffTicket(meetingId);
   } catch (e) {
-    apiFailed(e, 'Could not join');
+    apiFailed(e, t('err.join'));
     updateButtons();
     return;
   }
   localStream = await openCamera();
   if (!localStream) {
-    showNotice(
-      window.isSecureContext
-        ? 'No camera or microphone: the others cannot see or hear you.'
-        : 'This page is not served over https, so the browser gives it no camera or microphone.',
-    );
+    showNotice(window.isSecureContext ? t('noCamera') : t('noCameraInsecure'));
   } else {
-    showNotice(localStream.getVideoTracks().length ? '' : 'No camera: the others can only hear you.');
+    showNotice(localStream.getVideoTracks().length ? '' : t('onlyAudio'));
   }
   els.localVideo.srcObject = localStream;
 
@@ -361,7 +464,11 @@ async function joinCall() {
   call = c;
   els.call.hidden = false;
   els.call.dataset.state = c.state;
-  els.callStatus.textContent = STATE_TEXT[c.state];
+  els.callStatus.textContent = stateText(c.state);
+  setTrackButtons();
+  renderParticipants();
+  lastStats = null;
+  qualityTimer = setInterval(() => updateQuality(c), 2000);
   c.addEventListener('peeradded', (e) => addTile(e.detail.peer));
   c.addEventListener('peerchange', (e) => updateTile(e.detail.peer));
   c.addEventListener('peerremoved', (e) => removeTile(e.detail.participantId));
@@ -371,7 +478,7 @@ async function joinCall() {
     if (state === 'ended' || state === 'failed') {
       callFinished(c, endedText(state, reason));
     } else {
-      els.callStatus.textContent = STATE_TEXT[state] || state;
+      els.callStatus.textContent = stateText(state);
     }
   });
   exposeTestHook(c);
@@ -382,6 +489,9 @@ async function joinCall() {
 function callFinished(c, text) {
   if (call !== c) return;
   call = null;
+  clearInterval(qualityTimer);
+  qualityTimer = null;
+  els.quality.textContent = '';
   for (const fig of [...els.remotes.children]) removeTile(fig.dataset.participantId);
   if (localStream) for (const t of localStream.getTracks()) t.stop();
   localStream = null;
@@ -422,8 +532,32 @@ els.refresh.addEventListener('click', refreshList);
 els.join.addEventListener('click', joinCall);
 els.end.addEventListener('click', endMeeting);
 els.leave.addEventListener('click', () => call && call.leave());
+els.mic.addEventListener('click', () => toggleTracks('audio'));
+els.camera.addEventListener('click', () => toggleTracks('video'));
+els.copyLink.addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.writeText(els.link.href);
+    els.copyStatus.textContent = t('meetings.copied');
+  } catch {
+    els.copyStatus.textContent = t('meetings.copyFailed');
+  }
+});
+els.language.addEventListener('click', () => {
+  setLanguage(language() === 'da' ? 'en' : 'da');
+  els.language.lang = language() === 'da' ? 'en' : 'da';
+  // Re-render what app.js wrote itself.
+  if (currentMeeting) setCurrentMeeting(currentMeeting);
+  if (call) {
+    els.callStatus.textContent = stateText(call.state);
+    setTrackButtons();
+    renderParticipants();
+  }
+  if (token()) refreshList();
+});
 window.addEventListener('pagehide', () => call && call.leave());
 
+applyStatic();
+els.language.lang = language() === 'da' ? 'en' : 'da';
 if (token()) {
   showSignedIn(true);
   refreshList();

@@ -559,9 +559,33 @@ async fn stay(
             tokio::time::sleep(Duration::from_secs(seconds)).await;
         }
     };
+    // In JSON mode, a line a second about what is being received (tests watch it, e.g. for the
+    // other side muting its microphone).
+    let ticks = async {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if rep.json() {
+                let m = call.media_stats();
+                let d = devices.report();
+                rep.event(
+                    who,
+                    "media",
+                    json!({
+                        "audio_level_dbfs": m.audio.level_dbfs,
+                        "audible_frames": d.audible_frames,
+                        "audio_decoded_frames": m.audio.decoded_frames,
+                        "video_frames_decoded": m.video.frames_decoded,
+                    }),
+                );
+            }
+        }
+    };
     tokio::select! {
         _ = until_end => {}
         _ = limit => {}
+        _ = ticks => {}
     }
     let stats = call.stats();
     let media_json = media_summary(&call, &devices);

@@ -1,0 +1,186 @@
+// The caseworker page, end to end, in Debian's Chromium (headless, fake camera and microphone)
+// against a real samtale-server and a real citizen core (samtale-sim join):
+//
+//   sign in through the form (Danish by default, English available) -> create a meeting ->
+//   read the code, the join link and its QR code off the page -> the friendly /j/<code> page ->
+//   join the call -> the sim joins with the code -> both decode each other's media -> the page
+//   shows the citizen as present and the connection in words -> accessibility check (axe-core,
+//   WCAG 2.2 A/AA) -> mute on the page is heard by the sim (its received audio goes silent, and
+//   comes back on unmute) -> screenshot -> ending the meeting ends the sim's call with reason
+//   "meeting ended". Any console error on the page fails the test.
+//
+// Run: node web/tests/staff-page.mjs (after `npm ci --prefix web` and a release build of
+// samtale-server and samtale-sim). Output: web/test-output/staff-*.png, staff-report.json.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  Child,
+  WEB_DIR,
+  binary,
+  createMeeting,
+  ensureOutputDir,
+  joinCall,
+  launchChromium,
+  openAndSignIn,
+  pageStats,
+  secureOriginFlags,
+  startServer,
+  waitFor,
+  watchConsole,
+} from './lib.mjs';
+
+const failures = [];
+let passed = 0;
+function check(ok, message) {
+  if (ok) passed += 1;
+  else failures.push(message);
+  console.log(`staff-page: ${ok ? 'ok  ' : 'FAIL'} ${message}`);
+}
+
+/** The sim's latest "media" tick (JSON mode prints one a second). */
+function lastTick(sim) {
+  const ticks = sim.jsonLines().filter((l) => l.event === 'media');
+  return ticks.length ? ticks[ticks.length - 1] : null;
+}
+
+/** axe-core's serious and critical WCAG 2.x A/AA violations on the page as it is now. */
+async function accessibilityViolations(page) {
+  const source = readFileSync(join(WEB_DIR, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  // Evaluated through the debugging protocol, so the page's strict CSP does not block it.
+  await page.evaluate(`${source}\n;undefined`);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
+    }),
+  );
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
+}
+
+async function main() {
+  const out = ensureOutputDir();
+  const report = { started: new Date().toISOString() };
+  const server = await startServer({ logFile: join(out, 'staff-server.log') });
+  const browser = await launchChromium(secureOriginFlags(server.url));
+  const context = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
+  const page = await context.newPage();
+  const consoleLog = watchConsole(page);
+  let sim = null;
+  try {
+    // Sign in; Danish by default, English on request, and back.
+    await openAndSignIn(page, server.url, server.token);
+    check((await page.getAttribute('html', 'lang')) === 'da', 'the page is Danish by default');
+    check((await page.textContent('#create-meeting')).trim() === 'Opret møde', 'Danish button text');
+    await page.click('#language');
+    check((await page.getAttribute('html', 'lang')) === 'en', 'English on request');
+    check((await page.textContent('#create-meeting')).trim() === 'Create meeting', 'English button text');
+    await page.click('#language');
+    check((await page.getAttribute('html', 'lang')) === 'da', 'back to Danish');
+    report.a11y_signed_in = await accessibilityViolations(page);
+    check(report.a11y_signed_in.length === 0, `no serious WCAG violations on the meetings view ${JSON.stringify(report.a11y_signed_in)}`);
+
+    // Create a meeting: the code, the join link and its QR code.
+    const meeting = await createMeeting(page);
+    check(/^\d{3} \d{3} \d{4}$/.test(meeting.display.trim()), `the code is shown grouped (${meeting.display})`);
+    const link = await page.getAttribute('#meeting-link', 'href');
+    check(link && link.endsWith(`/j/${meeting.code}`), `the join link points at /j/<code> (${link})`);
+    const qrWidth = await waitFor('the QR code image loads', () =>
+      page.$eval('#meeting-qr', (img) => img.complete && img.naturalWidth),
+    );
+    check(qrWidth > 0, `the QR code renders (${qrWidth} px)`);
+    await page.click('#copy-link');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    check(copied === link, 'copy puts the join link on the clipboard');
+    const joinPage = await context.request.get(link);
+    const joinHtml = await joinPage.text();
+    check(joinPage.status() === 200 && joinHtml.includes(meeting.display.trim()), 'the join-link page shows the code');
+    const badPage = await (await context.request.get(`${server.url}/j/123`)).text();
+    check(badPage.includes('Linket ser forkert ud'), 'a wrong join link gets a friendly explanation');
+
+    // Join from the page, then the citizen core joins with the code read off the page.
+    await joinCall(page);
+    sim = new Child('sim', binary('samtale-sim'), [
+      'join', '--server', server.url, '--code', meeting.display, '--loopback', '--json', '--seconds', '120',
+    ], { logFile: join(out, 'staff-sim.log') });
+    const citizenId = await waitFor(
+      'the page lists the citizen as present',
+      () => page.$eval('#participants', (ul) => {
+        const li = ul.querySelector('li[data-role="citizen"][data-present="true"]');
+        return li ? li.dataset.participantId : null;
+      }),
+      { timeoutMs: 30_000, abort: () => (sim.running ? null : `sim exited: ${sim.stderr}`) },
+    );
+    check(Boolean(citizenId), 'the page shows the citizen as present');
+    const media = await waitFor(
+      'media decoded both ways',
+      async () => {
+        const stats = await pageStats(page);
+        const peer = stats && stats.peers[citizenId];
+        const tick = lastTick(sim);
+        const ok = peer && peer.inbound_video && peer.inbound_video.framesDecoded > 10
+          && peer.inbound_audio && peer.inbound_audio.totalAudioEnergy > 0
+          && tick && tick.video_frames_decoded > 10 && tick.audible_frames > 20;
+        return ok && { chromium: { frames: peer.inbound_video.framesDecoded, energy: peer.inbound_audio.totalAudioEnergy }, sim: tick };
+      },
+      { timeoutMs: 30_000, everyMs: 250 },
+    );
+    report.media = media;
+    check(true, `Chromium decoded ${media.chromium.frames} frames and audio (energy ${media.chromium.energy.toFixed(3)}); the sim decoded ${media.sim.video_frames_decoded} frames`);
+    const quality = await waitFor('connection quality in words', async () => {
+      const text = await page.textContent('#quality');
+      return text && /Forbindelse til Borger: (god|svag|dårlig)/.test(text) && text;
+    });
+    check(Boolean(quality), `connection quality shown: "${quality}"`);
+    report.a11y_in_call = await accessibilityViolations(page);
+    check(report.a11y_in_call.length === 0, `no serious WCAG violations in the call ${JSON.stringify(report.a11y_in_call)}`);
+
+    // Mute on the page: the citizen's speaker goes silent; unmute: it comes back.
+    const silentFor = async (ms) => {
+      const start = lastTick(sim).audible_frames;
+      const t0 = Date.now();
+      return waitFor(`sim hears nothing for ${ms} ms`, () => {
+        const now = lastTick(sim).audible_frames;
+        return now === start && Date.now() - t0 >= ms;
+      }, { timeoutMs: ms + 2500, everyMs: 200 }).then(() => true, () => false);
+    };
+    await page.click('#toggle-mic');
+    check((await page.getAttribute('#toggle-mic', 'aria-pressed')) === 'true', 'the mute button shows it is pressed');
+    const muted = await waitFor('the sim hears the mute', async () => silentFor(2000), { timeoutMs: 15_000, everyMs: 0 });
+    check(muted, 'mute on the page is heard by the sim: its received audio is silent');
+    const before = lastTick(sim).audible_frames;
+    await page.click('#toggle-mic');
+    const back = await waitFor('the sim hears the caseworker again', () => lastTick(sim).audible_frames > before + 20, { timeoutMs: 10_000 })
+      .then(() => true, () => false);
+    check(back, 'unmute: the sim hears the caseworker again');
+
+    await page.screenshot({ path: join(out, 'staff-in-call.png'), fullPage: true });
+
+    // End the meeting from the page: the citizen's call ends with "meeting ended".
+    await page.click('#end-meeting');
+    await waitFor('the sim sees the meeting end', () => !sim.running, { timeoutMs: 20_000 });
+    const ended = sim.jsonLines().find((l) => l.event === 'state: ended');
+    check(ended && ended.reason === 'MeetingEnded', `the sim's call ended with reason MeetingEnded (${ended && ended.reason})`);
+    check(sim.exitCode === 0, `the sim exited cleanly (${sim.exitCode})`);
+    await waitFor('the page leaves the call', async () => page.$eval('#call', (s) => s.hidden));
+  } catch (e) {
+    failures.push(`error: ${e.message}`);
+    console.log(`staff-page: FAIL ${e.message}`);
+    await page.screenshot({ path: join(out, 'staff-failure.png'), fullPage: true }).catch(() => {});
+  } finally {
+    if (sim) await sim.stop();
+    await browser.close().catch(() => {});
+    await server.stop();
+  }
+  check(consoleLog.errors.length === 0, `no console errors on the page ${JSON.stringify(consoleLog.errors)}`);
+  report.failures = failures;
+  writeFileSync(join(out, 'staff-report.json'), JSON.stringify(report, null, 2));
+  console.log(`staff-page: ${passed} passed, ${failures.length} failed`);
+  process.exit(failures.length ? 1 : 0);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
