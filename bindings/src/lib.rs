@@ -1,0 +1,297 @@
+//! `samtale-ffi`: the Samtale core for the native shells (Kotlin, Swift) and testers' scripts
+//! (Python), through uniffi.
+//!
+//! Type conversions and task plumbing only: every decision about a call is made in
+//! `samtale-core`. One [`Samtale`] object per app; it owns a small Tokio runtime (threads named
+//! `samtale-core`) on which the call runs.
+//!
+//! Threads: [`CallObserver::on_state`] is called on a core thread (the call's actor or the
+//! thread that made the change); [`CallObserver::on_remote_video`] on that participant's
+//! decoder thread (`samtale-video-dec`). Shells must hop to their UI thread and return quickly.
+//! `push_audio` and `pull_audio` are meant for the platform's audio callbacks and never block on
+//! the network.
+
+mod convert;
+mod logging;
+
+use convert::ui_state;
+pub use convert::{CodeProblem, EndKind, ErrorKind, UiState};
+use samtale_core::media::FRAME_SAMPLES;
+use samtale_core::{Call, CallConfig, Subscription, VideoFrame};
+use std::sync::{Arc, Mutex};
+
+uniffi::setup_scaffolding!();
+
+/// How much the core logs (to logcat on Android, the unified log on iOS, stderr elsewhere).
+/// Log lines never contain codes, tokens or names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LogLevel {
+    /// Nothing.
+    Off,
+    /// Errors only.
+    Error,
+    /// Warnings and errors.
+    Warn,
+    /// Call progress.
+    Info,
+    /// Everything useful for debugging.
+    Debug,
+}
+
+/// What the app is (one per brand).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AppConfig {
+    /// Base URL of the municipality's Samtale server, e.g. `https://samtale.kommune.dk`.
+    pub server_url: String,
+    /// The brand (white-label) id.
+    pub brand_id: String,
+    /// A directory the app owns (for what the core remembers between runs).
+    pub storage_dir: String,
+    /// Log verbosity.
+    pub log_level: LogLevel,
+}
+
+/// Clockwise rotation that makes a captured frame upright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Rotation {
+    /// Already upright.
+    None,
+    /// 90° clockwise.
+    Cw90,
+    /// 180°.
+    Cw180,
+    /// 270° clockwise.
+    Cw270,
+}
+
+/// A captured picture: I420 (Y plane, then U, then V, tightly packed), even sizes.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct VideoFrameIn {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 3 / 2` bytes.
+    pub i420: Vec<u8>,
+    /// Rotation to apply before sending.
+    pub rotation: Rotation,
+}
+
+/// A decoded picture from another participant (I420, upright).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RemoteVideoFrame {
+    /// Which participant it comes from.
+    pub participant_id: String,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// I420 bytes (Y, U, V planes, tightly packed).
+    pub i420: Vec<u8>,
+}
+
+/// Errors of calls that return one.
+#[derive(Debug, thiserror::Error, uniffi::Error)]
+pub enum SamtaleError {
+    /// `shutdown()` was called.
+    #[error("the Samtale object is shut down")]
+    Closed,
+    /// A video frame that is not what it claims.
+    #[error("bad video frame: {detail}")]
+    BadFrame {
+        /// Why.
+        detail: String,
+    },
+    /// The async runtime could not be started.
+    #[error("runtime: {detail}")]
+    Runtime {
+        /// Why.
+        detail: String,
+    },
+}
+
+/// Implemented by the shell: receives call states and remote pictures.
+#[uniffi::export(foreign)]
+pub trait CallObserver: Send + Sync {
+    /// The call's state: the current one at once, then every change.
+    fn on_state(&self, state: UiState);
+    /// A decoded picture from another participant.
+    fn on_remote_video(&self, frame: RemoteVideoFrame);
+}
+
+struct Current {
+    call: Call,
+    _subscriptions: Vec<Subscription>,
+}
+
+/// The core, for one app. Create one with `Samtale(config, observer)`, call `shutdown()` when
+/// the app no longer needs it (dropping the object shuts it down too).
+#[derive(uniffi::Object)]
+pub struct Samtale {
+    config: AppConfig,
+    observer: Arc<dyn CallObserver>,
+    runtime: Mutex<Option<tokio::runtime::Runtime>>,
+    current: Mutex<Option<Current>>,
+}
+
+impl std::fmt::Debug for Samtale {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Samtale").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[uniffi::export]
+impl Samtale {
+    /// Starts the core. The observer gets `Idle` at once.
+    #[uniffi::constructor]
+    pub fn new(
+        config: AppConfig,
+        observer: Arc<dyn CallObserver>,
+    ) -> Result<Arc<Self>, SamtaleError> {
+        logging::init(config.log_level);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("samtale-core")
+            .enable_all()
+            .build()
+            .map_err(|e| SamtaleError::Runtime {
+                detail: e.to_string(),
+            })?;
+        observer.on_state(UiState::Idle);
+        Ok(Arc::new(Self {
+            config,
+            observer,
+            runtime: Mutex::new(Some(runtime)),
+            current: Mutex::new(None),
+        }))
+    }
+
+    /// Checks a code as typed, offline. `None` means it looks right.
+    pub fn check_code(&self, code: String) -> Option<CodeProblem> {
+        samtale_core::code::JoinCode::parse(&code)
+            .err()
+            .map(|e| CodeProblem::from(&e))
+    }
+
+    /// Joins the meeting with this code (leaving a call in progress first). The outcome arrives
+    /// as states on the observer; a mistyped code fails at once without a network call.
+    pub fn join(&self, code: String) {
+        let runtime = lock(&self.runtime);
+        let Some(runtime) = runtime.as_ref() else {
+            return;
+        };
+        let _enter = runtime.enter();
+        self.leave_current();
+        let call = Call::join(CallConfig::new(self.config.server_url.clone()), &code);
+        let observer = Arc::clone(&self.observer);
+        let states = call.subscribe(move |s| observer.on_state(ui_state(s)));
+        let observer = Arc::clone(&self.observer);
+        let frames = call.subscribe_video(move |d| {
+            observer.on_remote_video(RemoteVideoFrame {
+                participant_id: d.peer.clone(),
+                width: d.frame.width(),
+                height: d.frame.height(),
+                i420: d.frame.data().to_vec(),
+            })
+        });
+        *lock(&self.current) = Some(Current {
+            call,
+            _subscriptions: vec![states, frames],
+        });
+    }
+
+    /// Leaves the call (the observer sees `Ended(YouLeft)`).
+    pub fn leave(&self) {
+        if let Some(c) = lock(&self.current).as_ref() {
+            c.call.leave();
+        }
+    }
+
+    /// Mutes or unmutes the microphone.
+    pub fn set_microphone_muted(&self, muted: bool) {
+        if let Some(c) = lock(&self.current).as_ref() {
+            c.call.set_microphone_muted(muted);
+        }
+    }
+
+    /// Turns the camera on or off.
+    pub fn set_camera_enabled(&self, enabled: bool) {
+        if let Some(c) = lock(&self.current).as_ref() {
+            c.call.set_camera_enabled(enabled);
+        }
+    }
+
+    /// 10 ms of captured audio: 480 samples, 48 kHz mono (other lengths are re-chunked).
+    pub fn push_audio(&self, pcm: Vec<i16>) {
+        if let Some(c) = lock(&self.current).as_ref() {
+            c.call.push_audio(&pcm);
+        }
+    }
+
+    /// A captured picture.
+    pub fn push_video(&self, frame: VideoFrameIn) -> Result<(), SamtaleError> {
+        let picture =
+            VideoFrame::from_i420(frame.width, frame.height, frame.i420).map_err(|e| {
+                SamtaleError::BadFrame {
+                    detail: e.to_string(),
+                }
+            })?;
+        if let Some(c) = lock(&self.current).as_ref() {
+            c.call
+                .push_video(&picture, convert::rotation(frame.rotation));
+        }
+        Ok(())
+    }
+
+    /// Exactly 10 ms (480 samples, 48 kHz mono) of the other participants, mixed. Silence when
+    /// there is no call.
+    pub fn pull_audio(&self) -> Vec<i16> {
+        let mut out = [0i16; FRAME_SAMPLES];
+        if let Some(c) = lock(&self.current).as_ref() {
+            c.call.pull_audio(&mut out);
+        }
+        out.to_vec()
+    }
+
+    /// Leaves any call and stops the core's threads. Idempotent; afterwards every call is a
+    /// no-op. (Named `shutdown`, not `close`: Kotlin's `AutoCloseable.close()` and Swift's
+    /// `deinit` already free the object itself; dropping it also shuts down.)
+    pub fn shutdown(&self) {
+        self.leave_current();
+        let runtime = lock(&self.runtime).take();
+        if let Some(runtime) = runtime {
+            // Give the leave a moment to reach the server, without blocking a UI thread long.
+            let stop = move || runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            if tokio::runtime::Handle::try_current().is_ok() {
+                // Called from one of our own threads (e.g. an observer): a runtime cannot be
+                // shut down from inside itself.
+                std::thread::spawn(stop);
+            } else {
+                stop();
+            }
+        }
+    }
+
+    /// Whether `shutdown()` was called.
+    pub fn is_shut_down(&self) -> bool {
+        lock(&self.runtime).is_none()
+    }
+}
+
+impl Samtale {
+    fn leave_current(&self) {
+        if let Some(c) = lock(&self.current).take() {
+            c.call.leave();
+        }
+    }
+}
+
+impl Drop for Samtale {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

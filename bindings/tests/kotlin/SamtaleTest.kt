@@ -1,0 +1,158 @@
+// The Kotlin bindings against a real meeting, on the JVM (JNA loads the core's cdylib):
+// a real samtale-server and a samtale-sim caseworker are started here; the test joins by code,
+// sees Waiting/InCall and remote pictures, pushes camera and microphone, pulls audio, mutes,
+// leaves, and checks that a mistyped code fails offline. Exits non-zero on the first failure.
+//
+// Run via ./scripts/test, or see scripts/test-kotlin.
+
+import dk.samtale.core.*
+import java.io.File
+import java.util.concurrent.TimeUnit
+import kotlin.system.exitProcess
+
+val bin: String = System.getenv("SAMTALE_BIN_DIR") ?: "target/release"
+
+fun check(ok: Boolean, what: String) {
+    if (!ok) {
+        System.err.println("kotlin: FAIL $what")
+        exitProcess(1)
+    }
+    println("kotlin: ok   $what")
+}
+
+/** Records what the core reports; waits with deadlines (no sleeping as synchronisation). */
+class Recorder : CallObserver {
+    private val lock = Object()
+    val states = mutableListOf<UiState>()
+    var frames = 0
+    var lastFrame: RemoteVideoFrame? = null
+
+    override fun onState(state: UiState) = synchronized(lock) {
+        states.add(state)
+        lock.notifyAll()
+    }
+
+    override fun onRemoteVideo(frame: RemoteVideoFrame) = synchronized(lock) {
+        frames += 1
+        lastFrame = frame
+        lock.notifyAll()
+    }
+
+    fun await(what: String, timeoutMs: Long = 30_000, pred: () -> Boolean) = synchronized(lock) {
+        val end = System.currentTimeMillis() + timeoutMs
+        while (!pred()) {
+            val left = end - System.currentTimeMillis()
+            if (left <= 0) check(false, "timed out waiting for $what (states: $states)")
+            lock.wait(left)
+        }
+    }
+}
+
+/** Keeps a child's output pipe from filling up; ends quietly when the child is gone. */
+fun drain(r: java.io.BufferedReader) =
+    Thread { try { r.forEachLine { } } catch (_: java.io.IOException) { } }.apply { isDaemon = true }.start()
+
+fun config(url: String, dir: File) =
+    AppConfig(serverUrl = url, brandId = "test-kommune", storageDir = dir.path, logLevel = LogLevel.WARN)
+
+fun main() {
+    val tmp = kotlin.io.path.createTempDirectory("samtale-kt-").toFile()
+
+    // A mistyped code fails at once, without the network (the server address is unreachable).
+    run {
+        val obs = Recorder()
+        val core = Samtale(config("http://127.0.0.1:9", tmp), obs)
+        check(core.checkCode("482 193 775") == CodeProblem.TooFewDigits(9u, 10u), "offline check: too few digits")
+        check(core.checkCode("482 193 7750") == null || core.checkCode("482 193 7750") == CodeProblem.WrongDigit, "a whole code parses")
+        core.join("123 456 7890")
+        obs.await("a failed state") { obs.states.any { it is UiState.Failed } }
+        val failed = obs.states.first { it is UiState.Failed } as UiState.Failed
+        check(failed.error is ErrorKind.BadCode, "a wrong digit fails with BadCode (${failed.error})")
+        check(obs.states.first() is UiState.Idle, "the observer gets the current state first")
+        core.shutdown()
+        check(core.isShutDown(), "shutdown() shuts down")
+    }
+
+    // A real meeting.
+    val token = "kt-" + java.util.UUID.randomUUID()
+    File(tmp, "token").writeText(token)
+    val server = ProcessBuilder("$bin/samtale-server", "--listen", "127.0.0.1:0",
+        "--db", File(tmp, "db.sqlite").path, "--staff-token-file", File(tmp, "token").path)
+        .redirectErrorStream(true).start()
+    val serverOut = server.inputStream.bufferedReader()
+    var url: String? = null
+    while (url == null) {
+        val line = serverOut.readLine() ?: break
+        val i = line.indexOf("public URL ")
+        if (i >= 0) url = line.substring(i + 11).substringBefore(")")
+    }
+    check(url != null, "the server started")
+    drain(serverOut)
+    val host = ProcessBuilder("$bin/samtale-sim", "host", "--server", url!!, "--token", token,
+        "--loopback", "--json", "--seconds", "0").start()
+    val hostOut = host.inputStream.bufferedReader()
+    var code: String? = null
+    while (code == null) {
+        val line = hostOut.readLine() ?: break
+        if (line.contains("\"meeting created\"")) code = Regex("\"code\":\"([0-9 ]+)\"").find(line)?.groupValues?.get(1)
+    }
+    check(code != null, "the caseworker created a meeting")
+    drain(hostOut)
+
+    try {
+        val obs = Recorder()
+        val core = Samtale(config(url, tmp), obs)
+        core.join(code!!)
+        obs.await("in call") { obs.states.any { it is UiState.InCall } }
+        check(obs.states.any { it is UiState.Joining }, "saw Joining before InCall")
+
+        val w = 320u
+        val h = 180u
+        var heard = 0
+        var n = 0
+        val end = System.currentTimeMillis() + 30_000
+        while ((obs.frames < 10 || heard < 50) && System.currentTimeMillis() < end) {
+            val y = ByteArray((w * h).toInt()) { i -> (((i % w.toInt()) + n * 4) % 220 + 16).toByte() }
+            val uv = ByteArray((w * h / 2u).toInt()) { 128.toByte() }
+            core.pushVideo(VideoFrameIn(w, h, y + uv, Rotation.NONE))
+            repeat(7) {
+                core.pushAudio(List(480) { i -> (8000 * ((i % 48) / 24.0 - 1)).toInt().toShort() })
+                val pcm = core.pullAudio()
+                check(pcm.size == 480, "pull_audio gives 480 samples")
+                if (pcm.maxOf { kotlin.math.abs(it.toInt()) } > 300) heard++
+                Thread.sleep(10) // the pace of an audio device, not synchronisation
+            }
+            n++
+        }
+        check(obs.frames >= 10, "remote pictures arrive (${obs.frames})")
+        check(heard >= 50, "remote audio is heard ($heard x 10 ms)")
+        val f = obs.lastFrame!!
+        check(f.i420.size.toUInt() == f.width * f.height * 3u / 2u, "a remote picture is I420 ${f.width}x${f.height}")
+
+        try {
+            core.pushVideo(VideoFrameIn(4u, 4u, ByteArray(3), Rotation.NONE))
+            check(false, "a bad frame is refused")
+        } catch (e: SamtaleException.BadFrame) {
+            check(true, "a bad frame is refused with BadFrame")
+        }
+
+        core.setMicrophoneMuted(true)
+        core.setCameraEnabled(false)
+        core.setCameraEnabled(true)
+        core.setMicrophoneMuted(false)
+        core.leave()
+        obs.await("ended") { obs.states.any { it is UiState.Ended } }
+        val ended = obs.states.first { it is UiState.Ended } as UiState.Ended
+        check(ended.reason == EndKind.YOU_LEFT, "leave ends the call as YouLeft")
+        core.shutdown()
+        core.shutdown()
+        check(core.pullAudio() == List<Short>(480) { 0 }, "after shutdown, silence")
+    } finally {
+        host.destroy()
+        server.destroy()
+        host.waitFor(10, TimeUnit.SECONDS)
+        server.waitFor(10, TimeUnit.SECONDS)
+    }
+    println("kotlin: all passed")
+    exitProcess(0)
+}

@@ -1,0 +1,155 @@
+"""The Python bindings against a real meeting: a real samtale-server and a samtale-sim caseworker
+(both started here), the real core through the generated module.
+
+Run via ./scripts/test (which generates the bindings and sets SAMTALE_BIN_DIR), or:
+  ./scripts/gen-bindings && SAMTALE_BIN_DIR=target/release \
+    PYTHONPATH=bindings/generated/python python3 -m pytest bindings/tests/python
+"""
+import json
+import os
+import secrets
+import subprocess
+import tempfile
+import threading
+import time
+
+import pytest
+
+import samtale_ffi as s
+
+BIN = os.environ.get("SAMTALE_BIN_DIR", "target/release")
+DEADLINE = 30.0
+
+
+class Recorder(s.CallObserver):
+    """Records states and counts remote pictures; waits on them with deadlines."""
+
+    def __init__(self):
+        self.states = []
+        self.frames = 0
+        self.last_frame = None
+        self.cond = threading.Condition()
+
+    def on_state(self, state):
+        with self.cond:
+            self.states.append(state)
+            self.cond.notify_all()
+
+    def on_remote_video(self, frame):
+        with self.cond:
+            self.frames += 1
+            self.last_frame = frame
+            self.cond.notify_all()
+
+    def wait(self, what, pred, timeout=DEADLINE):
+        with self.cond:
+            if not self.cond.wait_for(pred, timeout):
+                raise AssertionError(f"timed out waiting for {what}; states: {self.states}")
+
+    def saw(self, cls):
+        return any(isinstance(x, cls) for x in self.states)
+
+
+@pytest.fixture(scope="module")
+def meeting():
+    """A server and a caseworker (samtale-sim host) in a meeting; yields (url, code)."""
+    tmp = tempfile.mkdtemp(prefix="samtale-py-")
+    token = secrets.token_urlsafe(24)
+    token_file = os.path.join(tmp, "token")
+    with open(token_file, "w") as f:
+        f.write(token)
+    server = subprocess.Popen(
+        [f"{BIN}/samtale-server", "--listen", "127.0.0.1:0", "--db", os.path.join(tmp, "db.sqlite"),
+         "--staff-token-file", token_file],
+        stderr=subprocess.PIPE, text=True, env={**os.environ, "RUST_LOG": "info"},
+    )
+    url = None
+    end = time.time() + 15
+    while url is None and time.time() < end:
+        line = server.stderr.readline()
+        if "public URL" in line:
+            url = line.split("public URL ")[1].split(")")[0]
+    assert url, "the server did not start"
+    host = subprocess.Popen(
+        [f"{BIN}/samtale-sim", "host", "--server", url, "--token", token, "--loopback", "--json",
+         "--seconds", "0"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    code = None
+    while code is None:
+        line = host.stdout.readline()
+        assert line, "the caseworker sim exited"
+        event = json.loads(line)
+        if event.get("event") == "meeting created":
+            code = event["code"]
+    yield url, code
+    host.terminate()
+    host.wait(10)
+    server.terminate()
+    server.wait(10)
+
+
+def config(url, tmp):
+    return s.AppConfig(server_url=url, brand_id="test-kommune", storage_dir=tmp, log_level=s.LogLevel.WARN)
+
+
+def test_offline_code_check_and_bad_code_fail_without_network(tmp_path):
+    obs = Recorder()
+    # A server that does not exist: a mistyped code must fail before any network call.
+    core = s.Samtale(config("http://127.0.0.1:9", str(tmp_path)), obs)
+    assert core.check_code("482 193 775") == s.CodeProblem.TOO_FEW_DIGITS(got=9, expected=10)
+    assert core.check_code("abc") == s.CodeProblem.NOT_A_DIGIT()
+    core.join("123 456 7890")
+    obs.wait("a failed state", lambda: obs.saw(s.UiState.FAILED))
+    failed = next(x for x in obs.states if isinstance(x, s.UiState.FAILED))
+    assert isinstance(failed.error, s.ErrorKind.BAD_CODE), failed
+    assert isinstance(obs.states[0], s.UiState.IDLE)
+    core.shutdown()
+    assert core.is_shut_down()
+
+
+def test_join_see_and_hear_the_caseworker_mute_and_leave(meeting, tmp_path):
+    url, code = meeting
+    obs = Recorder()
+    core = s.Samtale(config(url, str(tmp_path)), obs)
+    core.join(code)
+    obs.wait("in call", lambda: obs.saw(s.UiState.IN_CALL))
+    assert obs.saw(s.UiState.JOINING)
+
+    # Play the part of the phone: camera and microphone in, speaker out, for a while.
+    w, h = 320, 180
+    heard = 0
+    frame_no = 0
+    end = time.time() + DEADLINE
+    while (obs.frames < 10 or heard < 50) and time.time() < end:
+        y = bytes(((x + frame_no * 4) % 220 + 16) for x in range(w)) * h
+        core.push_video(s.VideoFrameIn(width=w, height=h, i420=y + bytes([128]) * (w * h // 2),
+                                       rotation=s.Rotation.NONE))
+        for _ in range(7):
+            core.push_audio([int(8000 * ((i % 48) / 24 - 1)) for i in range(480)])
+            pcm = core.pull_audio()
+            assert len(pcm) == 480
+            if max(abs(v) for v in pcm) > 300:
+                heard += 1
+            time.sleep(0.01)
+        frame_no += 1
+    assert obs.frames >= 10, f"only {obs.frames} remote pictures"
+    assert heard >= 50, f"only {heard} audible 10 ms frames"
+    f = obs.last_frame
+    assert len(f.i420) == f.width * f.height * 3 // 2 and f.participant_id
+
+    # A wrong frame is refused, clearly.
+    with pytest.raises(s.SamtaleError.BadFrame):
+        core.push_video(s.VideoFrameIn(width=4, height=4, i420=b"\x00" * 3, rotation=s.Rotation.NONE))
+
+    core.set_microphone_muted(True)
+    core.set_camera_enabled(False)
+    core.set_camera_enabled(True)
+    core.set_microphone_muted(False)
+    core.leave()
+    obs.wait("ended", lambda: any(isinstance(x, s.UiState.ENDED) for x in obs.states))
+    ended = next(x for x in obs.states if isinstance(x, s.UiState.ENDED))
+    assert ended.reason == s.EndKind.YOU_LEFT
+    core.shutdown()
+    core.shutdown()  # idempotent
+    assert core.pull_audio() == [0] * 480

@@ -1,0 +1,162 @@
+// The Swift bindings against a real meeting: a real samtale-server and a samtale-sim caseworker
+// (started here), the real core through the generated SamtaleCore module. Same checks as the
+// Kotlin and Python suites.
+
+import Foundation
+import SamtaleCore
+import XCTest
+
+let binDir = ProcessInfo.processInfo.environment["SAMTALE_BIN_DIR"] ?? "target/release"
+
+/// Records what the core reports; waits with deadlines (no sleeping as synchronisation).
+final class Recorder: CallObserver, @unchecked Sendable {
+    private let cond = NSCondition()
+    private(set) var states: [UiState] = []
+    private(set) var frames = 0
+    private(set) var lastFrame: RemoteVideoFrame?
+
+    func onState(state: UiState) {
+        cond.lock()
+        states.append(state)
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    func onRemoteVideo(frame: RemoteVideoFrame) {
+        cond.lock()
+        frames += 1
+        lastFrame = frame
+        cond.broadcast()
+        cond.unlock()
+    }
+
+    func await(_ what: String, timeout: TimeInterval = 30, _ pred: (Recorder) -> Bool) throws {
+        let end = Date().addingTimeInterval(timeout)
+        cond.lock()
+        defer { cond.unlock() }
+        while !pred(self) {
+            if !cond.wait(until: end) {
+                throw NSError(domain: "test", code: 1, userInfo: [NSLocalizedDescriptionKey: "timed out: \(what) (\(states))"])
+            }
+        }
+    }
+
+    func snapshot() -> (states: [UiState], frames: Int, last: RemoteVideoFrame?) {
+        cond.lock()
+        defer { cond.unlock() }
+        return (states, frames, lastFrame)
+    }
+}
+
+func appConfig(_ url: String, _ dir: URL) -> AppConfig {
+    AppConfig(serverUrl: url, brandId: "test-kommune", storageDir: dir.path, logLevel: .warn)
+}
+
+/// Reads lines from a pipe until `match` returns a value.
+func firstMatch(_ pipe: Pipe, _ match: (String) -> String?) -> String? {
+    var buffer = Data()
+    let handle = pipe.fileHandleForReading
+    while true {
+        let chunk = handle.availableData
+        if chunk.isEmpty { return nil }
+        buffer.append(chunk)
+        while let nl = buffer.firstIndex(of: 10) {
+            let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+            buffer.removeSubrange(buffer.startIndex...nl)
+            if let m = match(line) { return m }
+        }
+    }
+}
+
+final class SamtaleCoreTests: XCTestCase {
+    func testMistypedCodeFailsOffline() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let obs = Recorder()
+        let core = try Samtale(config: appConfig("http://127.0.0.1:9", tmp), observer: obs)
+        XCTAssertEqual(core.checkCode(code: "482 193 775"), .tooFewDigits(got: 9, expected: 10))
+        core.join(code: "123 456 7890")
+        try obs.await("failed") { r in r.states.contains { if case .failed = $0 { return true } else { return false } } }
+        let failed = obs.snapshot().states.first { if case .failed = $0 { return true } else { return false } }
+        guard case .failed(let error) = failed, case .badCode = error else {
+            return XCTFail("expected Failed(BadCode), got \(String(describing: failed))")
+        }
+        XCTAssertEqual(obs.snapshot().states.first, .idle)
+        core.shutdown()
+        XCTAssertTrue(core.isShutDown())
+    }
+
+    func testJoinSeeHearMuteLeave() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let token = "swift-\(UUID().uuidString)"
+        try token.write(to: tmp.appendingPathComponent("token"), atomically: true, encoding: .utf8)
+
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "\(binDir)/samtale-server")
+        server.arguments = ["--listen", "127.0.0.1:0", "--db", tmp.appendingPathComponent("db.sqlite").path,
+                            "--staff-token-file", tmp.appendingPathComponent("token").path]
+        let serverErr = Pipe()
+        server.standardError = serverErr
+        try server.run()
+        defer { server.terminate() }
+        guard let url = firstMatch(serverErr, { line in
+            guard let r = line.range(of: "public URL ") else { return nil }
+            return String(line[r.upperBound...].prefix { $0 != ")" })
+        }) else { return XCTFail("the server did not start") }
+
+        let host = Process()
+        host.executableURL = URL(fileURLWithPath: "\(binDir)/samtale-sim")
+        host.arguments = ["host", "--server", url, "--token", token, "--loopback", "--json", "--seconds", "0"]
+        let hostOut = Pipe()
+        host.standardOutput = hostOut
+        try host.run()
+        defer { host.terminate() }
+        guard let code = firstMatch(hostOut, { line in
+            guard line.contains("\"meeting created\""),
+                  let r = line.range(of: "\"code\":\"") else { return nil }
+            return String(line[r.upperBound...].prefix { $0 != "\"" })
+        }) else { return XCTFail("the caseworker created no meeting") }
+
+        let obs = Recorder()
+        let core = try Samtale(config: appConfig(url, tmp), observer: obs)
+        core.join(code: code)
+        try obs.await("in call") { r in r.states.contains(.inCall) }
+        XCTAssertTrue(obs.snapshot().states.contains(.joining))
+
+        let w: UInt32 = 320, h: UInt32 = 180
+        var heard = 0
+        var n = 0
+        let end = Date().addingTimeInterval(30)
+        while (obs.snapshot().frames < 10 || heard < 50) && Date() < end {
+            var pixels = [UInt8](repeating: 128, count: Int(w * h * 3 / 2))
+            for i in 0..<Int(w * h) { pixels[i] = UInt8((i % Int(w) + n * 4) % 220 + 16) }
+            try core.pushVideo(frame: VideoFrameIn(width: w, height: h, i420: Data(pixels), rotation: .none))
+            for _ in 0..<7 {
+                core.pushAudio(pcm: (0..<480).map { Int16(8000 * (Double($0 % 48) / 24 - 1)) })
+                let pcm = core.pullAudio()
+                XCTAssertEqual(pcm.count, 480)
+                if pcm.map({ abs(Int($0)) }).max() ?? 0 > 300 { heard += 1 }
+                Thread.sleep(forTimeInterval: 0.01) // the pace of an audio device
+            }
+            n += 1
+        }
+        let snap = obs.snapshot()
+        XCTAssertGreaterThanOrEqual(snap.frames, 10, "remote pictures")
+        XCTAssertGreaterThanOrEqual(heard, 50, "remote audio heard")
+        if let f = snap.last {
+            XCTAssertEqual(f.i420.count, Int(f.width * f.height * 3 / 2))
+        }
+        XCTAssertThrowsError(try core.pushVideo(frame: VideoFrameIn(width: 4, height: 4, i420: Data([0, 0, 0]), rotation: .none)))
+
+        core.setMicrophoneMuted(muted: true)
+        core.setCameraEnabled(enabled: false)
+        core.setCameraEnabled(enabled: true)
+        core.setMicrophoneMuted(muted: false)
+        core.leave()
+        try obs.await("ended") { r in r.states.contains(.ended(reason: .youLeft)) }
+        core.shutdown()
+        core.shutdown()
+        XCTAssertEqual(core.pullAudio(), [Int16](repeating: 0, count: 480))
+    }
+}
