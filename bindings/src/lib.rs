@@ -204,6 +204,14 @@ impl Samtale {
         });
     }
 
+    /// The platform saw the network change (Wi-Fi to cellular, a new address): the core
+    /// replaces its signalling connection at once instead of waiting for a time-out.
+    pub fn network_changed(&self) {
+        if let Some(c) = lock(&self.current).as_ref() {
+            c.call.network_changed();
+        }
+    }
+
     /// Leaves the call (the observer sees `Ended(YouLeft)`).
     pub fn leave(&self) {
         if let Some(c) = lock(&self.current).as_ref() {

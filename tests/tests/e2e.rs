@@ -211,6 +211,45 @@ async fn staff_ending_the_meeting_ends_the_citizens_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn network_changed_replaces_the_signalling_socket_at_once_and_keeps_the_seat() {
+    let server = TestServer::start().await;
+    let (meeting, staff) = server.host().await;
+    let citizen = server.citizen_in_call(&meeting.code).await;
+    let citizen_id = citizen.participant_id().expect("seated");
+    let staff_log = ParticipantLog::record(&staff);
+    let states = record_states(&citizen);
+    let before = media_keeps_flowing(&citizen, &Default::default(), 10, "media before").await;
+    assert_eq!(citizen.stats().signalling_reconnects, 0);
+
+    citizen.network_changed();
+    // A new socket, the same seat; nobody saw the citizen leave; media goes on.
+    wait_stats(&citizen, LONG, "a new signalling socket", |s| {
+        s.signalling_reconnects >= 1
+    })
+    .await;
+    assert_eq!(
+        citizen.participant_id().as_deref(),
+        Some(citizen_id.as_str())
+    );
+    media_keeps_flowing(&citizen, &before, 25, "media after the network change").await;
+    assert!(
+        !staff_log.ever_lost(&citizen_id),
+        "staff saw the citizen leave"
+    );
+    assert!(
+        !states.saw(|s| matches!(s, CallState::Reconnecting | CallState::Failed(_))),
+        "{:?}",
+        states.all()
+    );
+    // The staff side never lost its own socket.
+    assert_eq!(staff.stats().signalling_reconnects, 0);
+    for call in [&citizen, &staff] {
+        call.leave();
+        call.closed().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_signalling_socket_resumes_seat_and_media_keeps_flowing() {
     let server = TestServer::start().await;
     let (meeting, staff) = server.host().await;

@@ -105,6 +105,7 @@ fun main() {
         core.join(code!!)
         obs.await("in call") { obs.states.any { it is UiState.InCall } }
         check(obs.states.any { it is UiState.Joining }, "saw Joining before InCall")
+        core.networkChanged() // Wi-Fi to cellular, say: the call goes on (checked below)
 
         val w = 320u
         val h = 180u

@@ -115,6 +115,8 @@ def test_join_see_and_hear_the_caseworker_mute_and_leave(meeting, tmp_path):
     core.join(code)
     obs.wait("in call", lambda: obs.saw(s.UiState.IN_CALL))
     assert obs.saw(s.UiState.JOINING)
+    # Wi-Fi to cellular, say: the call goes on (pictures keep coming, checked below).
+    core.network_changed()
 
     # Play the part of the phone: camera and microphone in, speaker out, for a while.
     w, h = 320, 180

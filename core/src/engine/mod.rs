@@ -100,6 +100,7 @@ impl CallConfig {
 /// Messages to the actor.
 pub(crate) enum Input {
     Leave,
+    NetworkChanged,
     Resolved(Result<Ticket, CoreError>),
     Server(u64, ServerMessage),
     SignallingClosed(u64, CoreError),
@@ -323,6 +324,13 @@ impl Call {
         self.shared.media.set_camera_on(enabled);
     }
 
+    /// The platform says the network changed (Wi-Fi to cellular, a new address): the signalling
+    /// socket is replaced at once (resuming the seat) instead of waiting for its keep-alive to
+    /// time out. (Restarting ICE on the media path comes with the reconnection work.)
+    pub fn network_changed(&self) {
+        let _ = self.handle.tx.send(Input::NetworkChanged);
+    }
+
     /// Leaves the call (idempotent).
     pub fn leave(&self) {
         let _ = self.handle.tx.send(Input::Leave);
@@ -431,6 +439,16 @@ impl Actor {
     async fn on_input(&mut self, input: Input) {
         match input {
             Input::Leave => self.feed(Event::Leave).await,
+            Input::NetworkChanged => {
+                // The old socket may be bound to an interface that is gone and would only notice
+                // after the keep-alive times out: drop it and resume the seat on a new one now.
+                if self.sig.is_some() {
+                    log::info!("network changed: reconnecting signalling");
+                    let generation = self.sig_generation;
+                    let reason = CoreError::Network("network changed".into());
+                    Box::pin(self.on_input(Input::SignallingClosed(generation, reason))).await;
+                }
+            }
             Input::Resolved(Ok(ticket)) => {
                 self.shared.stats.resolved();
                 self.ticket = Some(ticket);

@@ -123,6 +123,7 @@ final class SamtaleCoreTests: XCTestCase {
         core.join(code: code)
         try obs.await("in call") { r in r.states.contains(.inCall) }
         XCTAssertTrue(obs.snapshot().states.contains(.joining))
+        core.networkChanged() // Wi-Fi to cellular, say: the call goes on (checked below)
 
         let w: UInt32 = 320, h: UInt32 = 180
         var heard = 0
