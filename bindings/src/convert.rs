@@ -60,6 +60,8 @@ pub enum ErrorKind {
         /// Seconds.
         retry_after_secs: u32,
     },
+    /// `rejoin()` without a remembered meeting.
+    NoRememberedMeeting,
 }
 
 /// How a typed code is wrong.

@@ -180,28 +180,30 @@ impl Samtale {
     /// Joins the meeting with this code (leaving a call in progress first). The outcome arrives
     /// as states on the observer; a mistyped code fails at once without a network call.
     pub fn join(&self, code: String) {
-        let runtime = lock(&self.runtime);
-        let Some(runtime) = runtime.as_ref() else {
-            return;
-        };
-        let _enter = runtime.enter();
-        self.leave_current();
-        let call = Call::join(CallConfig::new(self.config.server_url.clone()), &code);
-        let observer = Arc::clone(&self.observer);
-        let states = call.subscribe(move |s| observer.on_state(ui_state(s)));
-        let observer = Arc::clone(&self.observer);
-        let frames = call.subscribe_video(move |d| {
-            observer.on_remote_video(RemoteVideoFrame {
-                participant_id: d.peer.clone(),
-                width: d.frame.width(),
-                height: d.frame.height(),
-                i420: d.frame.data().to_vec(),
-            })
-        });
-        *lock(&self.current) = Some(Current {
-            call,
-            _subscriptions: vec![states, frames],
-        });
+        self.start(|config| Call::join(config, &code));
+    }
+
+    /// Whether a meeting is remembered for one-tap rejoin (after a successful join, until the
+    /// meeting ends or `forget_meeting()`).
+    pub fn has_remembered_meeting(&self) -> bool {
+        samtale_core::remember::load(&self.remember_path()).is_some()
+    }
+
+    /// Rejoins the remembered meeting without the code. Without one, the observer gets
+    /// `Failed(NoRememberedMeeting)`; if the meeting has ended meanwhile,
+    /// `Failed(CodeNotFoundOrExpired)` and the meeting is forgotten.
+    pub fn rejoin(&self) {
+        match samtale_core::remember::load(&self.remember_path()) {
+            Some(token) => self.start(|config| Call::rejoin(config, token)),
+            None => self.observer.on_state(UiState::Failed {
+                error: ErrorKind::NoRememberedMeeting,
+            }),
+        }
+    }
+
+    /// Forgets the remembered meeting.
+    pub fn forget_meeting(&self) {
+        samtale_core::remember::forget(&self.remember_path());
     }
 
     /// The platform saw the network change (Wi-Fi to cellular, a new address): the core
@@ -291,6 +293,41 @@ impl Samtale {
 }
 
 impl Samtale {
+    /// `<storage_dir>/<brand_id>/remembered-meeting`.
+    fn remember_path(&self) -> std::path::PathBuf {
+        std::path::Path::new(&self.config.storage_dir)
+            .join(&self.config.brand_id)
+            .join("remembered-meeting")
+    }
+
+    /// Starts a call (leaving a running one first) and wires it to the observer.
+    fn start(&self, make: impl FnOnce(CallConfig) -> Call) {
+        let runtime = lock(&self.runtime);
+        let Some(runtime) = runtime.as_ref() else {
+            return;
+        };
+        let _enter = runtime.enter();
+        self.leave_current();
+        let mut config = CallConfig::new(self.config.server_url.clone());
+        config.remember_path = Some(self.remember_path());
+        let call = make(config);
+        let observer = Arc::clone(&self.observer);
+        let states = call.subscribe(move |s| observer.on_state(ui_state(s)));
+        let observer = Arc::clone(&self.observer);
+        let frames = call.subscribe_video(move |d| {
+            observer.on_remote_video(RemoteVideoFrame {
+                participant_id: d.peer.clone(),
+                width: d.frame.width(),
+                height: d.frame.height(),
+                i420: d.frame.data().to_vec(),
+            })
+        });
+        *lock(&self.current) = Some(Current {
+            call,
+            _subscriptions: vec![states, frames],
+        });
+    }
+
     fn leave_current(&self) {
         if let Some(c) = lock(&self.current).take() {
             c.call.leave();

@@ -65,6 +65,15 @@ impl ApiClient {
         send_json(req).await
     }
 
+    /// `POST /api/v1/rejoin`: a fresh ticket for the meeting a pairing token belongs to.
+    pub async fn rejoin(&self, pairing_token: &str) -> Result<Ticket, CoreError> {
+        let body = samtale_protocol::RejoinRequest {
+            pairing_token: pairing_token.to_owned(),
+        };
+        let req = self.http.post(self.url("api/v1/rejoin")?).json(&body);
+        send_json(req).await
+    }
+
     /// `POST /api/v1/meetings` (staff).
     pub async fn create_meeting(
         &self,

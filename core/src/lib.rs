@@ -17,6 +17,7 @@ pub mod error;
 pub mod fsm;
 pub mod media;
 pub mod observer;
+pub mod remember;
 pub mod stats;
 
 pub use samtale_protocol::code;

@@ -130,6 +130,24 @@ pub struct Ticket {
     pub token_expires_at: i64,
     /// ICE servers for the peer connections.
     pub ice_servers: Vec<IceServer>,
+    /// Citizen tickets from `POST /api/v1/join` and `/rejoin` only: a long random token that
+    /// rejoins the same meeting with one tap (`POST /api/v1/rejoin`) while it is open. The app
+    /// stores it instead of the code. Absent in staff tickets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pairing_token: Option<String>,
+}
+
+/// Body of `POST /api/v1/rejoin`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejoinRequest {
+    /// The pairing token from an earlier ticket.
+    pub pairing_token: String,
+}
+
+impl fmt::Debug for RejoinRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RejoinRequest(<redacted>)")
+    }
 }
 
 impl fmt::Debug for Ticket {
@@ -141,6 +159,10 @@ impl fmt::Debug for Ticket {
             .field("signalling_url", &self.signalling_url)
             .field("join_token", &"<redacted>")
             .field("ice_servers", &self.ice_servers)
+            .field(
+                "pairing_token",
+                &self.pairing_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -491,6 +513,7 @@ mod tests {
                     username: None,
                     credential: None,
                 }],
+                pairing_token: None,
             },
             json!({"protocol": 1, "meeting_id": "m", "role": "citizen",
                 "signalling_url": "ws://127.0.0.1:1/api/v1/signal", "join_token": "t",

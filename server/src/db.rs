@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS tickets (
     used_at    INTEGER
 );
 CREATE INDEX IF NOT EXISTS tickets_by_expiry ON tickets (expires_at);
+CREATE TABLE IF NOT EXISTS pairings (
+    token_hash BLOB PRIMARY KEY,
+    meeting_id TEXT NOT NULL REFERENCES meetings (meeting_id),
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pairings_by_meeting ON pairings (meeting_id);
 CREATE TABLE IF NOT EXISTS seats (
     participant_id TEXT PRIMARY KEY,
     meeting_id     TEXT NOT NULL REFERENCES meetings (meeting_id),
@@ -311,6 +317,39 @@ impl Db {
         })
     }
 
+    /// Stores a pairing token (hashed) for one-tap rejoin of `meeting_id`.
+    pub(crate) fn insert_pairing(
+        &self,
+        token_hash: &[u8],
+        meeting_id: &str,
+        now: i64,
+    ) -> Result<(), DbError> {
+        self.with(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO pairings (token_hash, meeting_id, created_at) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![token_hash, meeting_id, now])?;
+            Ok(())
+        })
+    }
+
+    /// The open meeting a pairing token belongs to, if any.
+    pub(crate) fn open_meeting_by_pairing(
+        &self,
+        token_hash: &[u8],
+        now: i64,
+    ) -> Result<Option<String>, DbError> {
+        self.with(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT m.meeting_id FROM pairings p JOIN meetings m USING (meeting_id)
+                     WHERE p.token_hash = ?1 AND m.state = 'open' AND m.expires_at > ?2",
+                )?
+                .query_row(params![token_hash, now], |r| r.get(0))
+                .optional()?)
+        })
+    }
+
     /// Marks an open meeting ended or expired and frees its seats. Returns `false` if it was
     /// not open (or does not exist).
     pub(crate) fn close_meeting(
@@ -330,6 +369,11 @@ impl Db {
                 tx.execute(
                     "UPDATE seats SET left_at = ?2 WHERE meeting_id = ?1 AND left_at IS NULL",
                     params![meeting_id, now],
+                )?;
+                // Ending or expiring a meeting revokes its pairing tokens.
+                tx.execute(
+                    "DELETE FROM pairings WHERE meeting_id = ?1",
+                    params![meeting_id],
                 )?;
             }
             tx.commit()?;

@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::routing::{get, post};
 use samtale_protocol::{
     CreateMeetingRequest, EndReason, IceServer, JoinCode, Meeting, MeetingList, MeetingState,
-    PROTOCOL_VERSION, ResolveRequest, Role, Ticket,
+    PROTOCOL_VERSION, RejoinRequest, ResolveRequest, Role, Ticket,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -67,6 +67,7 @@ impl AppState {
             join_token: token,
             token_expires_at: expires_at,
             ice_servers: self.ice_servers.clone(),
+            pairing_token: None,
         })
     }
 
@@ -120,6 +121,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/meetings/{meeting_id}/tickets", post(staff_ticket))
         .route("/api/v1/join", post(resolve))
+        .route("/api/v1/rejoin", post(rejoin))
         .route("/api/v1/signal", get(signalling::ws_handler))
         .merge(web::routes(web::PageHeaders::new(
             &state.signalling_url,
@@ -275,7 +277,41 @@ async fn resolve(
             tracing::debug!("code look-up: no open meeting");
             AppError::CodeUnavailable
         })?;
-    let ticket = state.issue_ticket(&meeting_id, Role::Citizen)?;
+    let mut ticket = state.issue_ticket(&meeting_id, Role::Citizen)?;
+    let pairing = ids::join_token();
+    state
+        .db
+        .insert_pairing(&sha256(pairing.as_bytes()), &meeting_id, now)?;
+    ticket.pairing_token = Some(pairing);
     tracing::info!(meeting_id = %meeting_id, "code resolved");
+    Ok(Json(ticket))
+}
+
+/// One-tap rejoin with the pairing token of an earlier citizen ticket. Same answers as a code
+/// look-up: a ticket, or the same 404 for unknown, ended and expired; rate-limited alike.
+async fn rejoin(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Json<Ticket>, AppError> {
+    if let Err(retry_after_secs) = state.limiter.check(peer.ip()) {
+        tracing::warn!(retry_after_secs, "rejoin rate limited");
+        return Err(AppError::RateLimited { retry_after_secs });
+    }
+    let request: RejoinRequest = json_object(&body).ok_or(AppError::BadRequest(
+        "the body must be a JSON object like {\"pairing_token\": \"...\"}",
+    ))?;
+    let now = state.clock.now_unix();
+    let hash = sha256(request.pairing_token.as_bytes());
+    let meeting_id = state
+        .db
+        .open_meeting_by_pairing(&hash, now)?
+        .ok_or_else(|| {
+            tracing::debug!("rejoin: no open meeting");
+            AppError::CodeUnavailable
+        })?;
+    let mut ticket = state.issue_ticket(&meeting_id, Role::Citizen)?;
+    ticket.pairing_token = Some(request.pairing_token);
+    tracing::info!(meeting_id = %meeting_id, "rejoined with a pairing token");
     Ok(Json(ticket))
 }

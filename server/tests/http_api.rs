@@ -241,6 +241,67 @@ async fn resolve_issues_citizen_ticket() {
 }
 
 #[tokio::test]
+async fn pairing_token_rejoins_while_the_meeting_is_open_and_is_revoked_when_it_ends() {
+    let server = start(config()).await;
+    let staff = Staff {
+        base: server.base_url(),
+        http: http(),
+    };
+    let m = staff.meeting().await;
+    let first = staff.resolve(&m.code).await;
+    let token = first
+        .pairing_token
+        .clone()
+        .expect("a citizen ticket carries a pairing token");
+    assert!(token.len() >= 40, "long and random");
+    assert!(!token.contains(&m.code), "the code is not in it");
+    // Staff tickets do not carry one.
+    assert_eq!(staff.ticket(&m.meeting_id).await.pairing_token, None);
+
+    let rejoin = |token: String| {
+        let http = staff.http.clone();
+        let url = format!("{}/api/v1/rejoin", staff.base);
+        async move {
+            http.post(url)
+                .json(&json!({ "pairing_token": token }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let resp = rejoin(token.clone()).await;
+    assert_eq!(resp.status(), 200);
+    let t: samtale_protocol::Ticket = resp.json().await.unwrap();
+    assert_eq!(t.meeting_id, m.meeting_id);
+    assert_eq!(t.role, Role::Citizen);
+    assert_ne!(
+        t.join_token, first.join_token,
+        "a fresh single-use join token"
+    );
+    assert_eq!(t.pairing_token.as_deref(), Some(token.as_str()));
+
+    // Unknown tokens get exactly the answer an unknown code gets.
+    let unknown = rejoin("t_not-a-real-token".into()).await;
+    assert_eq!(unknown.status(), 404);
+    let unknown_body = unknown.text().await.unwrap();
+    let other = JoinCode::generate();
+    let no_code = staff
+        .resolve_raw(other.digits())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(unknown_body, no_code);
+
+    // Ending the meeting revokes the token.
+    assert!(staff.end(&m.meeting_id).await.status().is_success());
+    let ended = rejoin(token).await;
+    assert_eq!(ended.status(), 404);
+    assert_eq!(ended.text().await.unwrap(), no_code);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn bad_code_and_bad_body() {
     let server = start(config()).await;
     let staff = Staff::new(&server);

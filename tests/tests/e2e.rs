@@ -211,6 +211,54 @@ async fn staff_ending_the_meeting_ends_the_citizens_call() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remembered_meeting_rejoins_with_one_tap_until_it_ends() {
+    let server = TestServer::start().await;
+    let (meeting, staff) = server.host().await;
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("brand").join("remembered-meeting");
+    let mut config = server.config();
+    config.remember_path = Some(path.clone());
+
+    let first = Call::join(config.clone(), &meeting.code);
+    assert_eq!(
+        first.wait_for(LONG, |s| *s == CallState::InCall).await,
+        CallState::InCall
+    );
+    let token = samtale_core::remember::load(&path).expect("the meeting is remembered");
+    let stored = std::fs::read_to_string(&path).expect("file");
+    assert!(
+        !stored.contains(&meeting.code),
+        "the code itself is never stored"
+    );
+    first.leave();
+    first.closed().await;
+
+    // One tap: back in the same meeting without the code.
+    let again = Call::rejoin(config.clone(), token.clone());
+    assert_eq!(
+        again.wait_for(LONG, |s| *s == CallState::InCall).await,
+        CallState::InCall
+    );
+    again.leave();
+    again.closed().await;
+
+    // The meeting ends: the token is refused, and forgotten.
+    server
+        .api()
+        .end_meeting(STAFF_TOKEN, &meeting.meeting_id)
+        .await
+        .expect("end");
+    let late = Call::rejoin(config, token);
+    assert_eq!(
+        late.wait_for(LONG, |s| s.is_final()).await,
+        CallState::Failed(PublicError::CodeNotFoundOrExpired)
+    );
+    assert_eq!(samtale_core::remember::load(&path), None);
+    staff.leave();
+    staff.closed().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_changed_replaces_the_signalling_socket_at_once_and_keeps_the_seat() {
     let server = TestServer::start().await;
     let (meeting, staff) = server.host().await;

@@ -145,6 +145,23 @@ fun main() {
         obs.await("ended") { obs.states.any { it is UiState.Ended } }
         val ended = obs.states.first { it is UiState.Ended } as UiState.Ended
         check(ended.reason == EndKind.YOU_LEFT, "leave ends the call as YouLeft")
+
+        // One tap: the meeting was remembered (by a pairing token, not the code).
+        check(core.hasRememberedMeeting(), "the meeting is remembered")
+        val stored = File(File(tmp, "test-kommune"), "remembered-meeting").readText()
+        check(!stored.contains(code.replace(" ", "")), "the code itself is not stored")
+        val inCalls = obs.states.count { it is UiState.InCall }
+        core.rejoin()
+        obs.await("in call again") { obs.states.count { it is UiState.InCall } > inCalls }
+        check(true, "rejoin with one tap")
+        core.leave()
+        core.forgetMeeting()
+        check(!core.hasRememberedMeeting(), "forgotten")
+        core.rejoin()
+        obs.await("no remembered meeting") {
+            (obs.states.last() as? UiState.Failed)?.error == ErrorKind.NoRememberedMeeting
+        }
+        check(true, "rejoin without a remembered meeting fails with NoRememberedMeeting")
         core.shutdown()
         core.shutdown()
         check(core.pullAudio() == List<Short>(480) { 0 }, "after shutdown, silence")

@@ -152,6 +152,20 @@ def test_join_see_and_hear_the_caseworker_mute_and_leave(meeting, tmp_path):
     obs.wait("ended", lambda: any(isinstance(x, s.UiState.ENDED) for x in obs.states))
     ended = next(x for x in obs.states if isinstance(x, s.UiState.ENDED))
     assert ended.reason == s.EndKind.YOU_LEFT
+
+    # One tap: the meeting was remembered (by a pairing token, not the code).
+    assert core.has_remembered_meeting()
+    stored = (tmp_path / "test-kommune" / "remembered-meeting").read_text()
+    assert code.replace(" ", "") not in stored
+    in_calls = sum(isinstance(x, s.UiState.IN_CALL) for x in obs.states)
+    core.rejoin()
+    obs.wait("in call again", lambda: sum(isinstance(x, s.UiState.IN_CALL) for x in obs.states) > in_calls)
+    core.leave()
+    core.forget_meeting()
+    assert not core.has_remembered_meeting()
+    core.rejoin()
+    obs.wait("no remembered meeting", lambda: isinstance(obs.states[-1], s.UiState.FAILED)
+             and isinstance(obs.states[-1].error, s.ErrorKind.NO_REMEMBERED_MEETING))
     core.shutdown()
     core.shutdown()  # idempotent
     assert core.pull_audio() == [0] * 480

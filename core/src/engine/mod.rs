@@ -54,6 +54,9 @@ pub struct CallConfig {
     pub send_audio: bool,
     /// Offer a video track (what is sent comes from [`Call::push_video`]).
     pub send_video: bool,
+    /// Where to remember the meeting for one-tap rejoin (see [`crate::remember`]): after a
+    /// successful look-up the server's pairing token is stored here; `None` remembers nothing.
+    pub remember_path: Option<std::path::PathBuf>,
     /// Fault injection for tests: received RTP packets for which this returns `false` are
     /// dropped on arrival, as if the network had lost them (retransmissions included).
     pub inbound_filter: Option<InboundFilter>,
@@ -87,6 +90,7 @@ impl CallConfig {
             send_audio: true,
             send_video: true,
             inbound_filter: None,
+            remember_path: None,
         }
     }
 
@@ -170,6 +174,12 @@ impl Call {
         Self::start(config, Start::Code(parsed))
     }
 
+    /// Rejoins the meeting of an earlier call with its pairing token (see [`crate::remember`]).
+    /// Must be called within a Tokio runtime.
+    pub fn rejoin(config: CallConfig, pairing_token: String) -> Call {
+        Self::start(config, Start::Pairing(pairing_token))
+    }
+
     /// Joins with a ticket obtained elsewhere (staff ticket). Must be called within a Tokio
     /// runtime.
     pub fn join_with_ticket(config: CallConfig, ticket: Ticket) -> Call {
@@ -199,6 +209,7 @@ impl Call {
             tx: tx.clone(),
             api: None,
             code: None,
+            pairing: None,
             ticket: None,
             seat: None,
             sig: None,
@@ -345,6 +356,7 @@ impl Call {
 
 enum Start {
     Code(Result<JoinCode, samtale_protocol::CodeError>),
+    Pairing(String),
     Ticket(Box<Ticket>),
 }
 
@@ -367,6 +379,8 @@ struct Actor {
     tx: mpsc::UnboundedSender<Input>,
     api: Option<ApiClient>,
     code: Option<JoinCode>,
+    /// Set when rejoining with a pairing token instead of a code.
+    pairing: Option<String>,
     ticket: Option<Ticket>,
     seat: Option<Resume>,
     sig: Option<SignallingHandle>,
@@ -401,6 +415,12 @@ impl Actor {
                 self.ticket = Some(*ticket);
                 self.api = api.ok();
                 Event::JoinWithTicket
+            }
+            (Start::Pairing(_), Err(e)) => Event::CodeRejected(e),
+            (Start::Pairing(token), Ok(api)) => {
+                self.pairing = Some(token);
+                self.api = Some(api);
+                Event::JoinWithCode
             }
         };
         self.feed(first).await;
@@ -451,10 +471,26 @@ impl Actor {
             }
             Input::Resolved(Ok(ticket)) => {
                 self.shared.stats.resolved();
+                if let (Some(path), Some(token)) =
+                    (&self.config.remember_path, &ticket.pairing_token)
+                    && let Err(e) = crate::remember::save(path, token)
+                {
+                    log::warn!("could not remember the meeting: {e}");
+                }
                 self.ticket = Some(ticket);
                 self.feed(Event::Resolved).await;
             }
-            Input::Resolved(Err(e)) => self.feed(Event::ResolveFailed(e)).await,
+            Input::Resolved(Err(e)) => {
+                // A pairing token the server no longer knows (meeting ended or expired) is
+                // forgotten, so the app stops offering one-tap rejoin.
+                if self.pairing.is_some()
+                    && e.public() == crate::PublicError::CodeNotFoundOrExpired
+                    && let Some(path) = &self.config.remember_path
+                {
+                    crate::remember::forget(path);
+                }
+                self.feed(Event::ResolveFailed(e)).await
+            }
             Input::Server(generation, msg) if generation == self.sig_generation => {
                 self.on_server_message(msg).await
             }
@@ -759,6 +795,16 @@ impl Actor {
 
     async fn execute(&mut self, action: Action) {
         match action {
+            Action::Resolve if self.pairing.is_some() => {
+                let (Some(api), Some(token)) = (self.api.clone(), self.pairing.clone()) else {
+                    return;
+                };
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = api.rejoin(&token).await;
+                    let _ = tx.send(Input::Resolved(result));
+                });
+            }
             Action::Resolve => {
                 let (Some(api), Some(code)) = (self.api.clone(), self.code.clone()) else {
                     let _ = self.tx.send(Input::Resolved(Err(CoreError::Protocol(

@@ -156,6 +156,19 @@ final class SamtaleCoreTests: XCTestCase {
         core.setMicrophoneMuted(muted: false)
         core.leave()
         try obs.await("ended") { r in r.states.contains(.ended(reason: .youLeft)) }
+
+        // One tap: the meeting was remembered (by a pairing token, not the code).
+        XCTAssertTrue(core.hasRememberedMeeting())
+        let stored = try String(contentsOf: tmp.appendingPathComponent("test-kommune/remembered-meeting"), encoding: .utf8)
+        XCTAssertFalse(stored.contains(code.replacingOccurrences(of: " ", with: "")))
+        let inCalls = obs.snapshot().states.filter { $0 == .inCall }.count
+        core.rejoin()
+        try obs.await("in call again") { r in r.states.filter { $0 == .inCall }.count > inCalls }
+        core.leave()
+        core.forgetMeeting()
+        XCTAssertFalse(core.hasRememberedMeeting())
+        core.rejoin()
+        try obs.await("no remembered meeting") { r in r.states.last == .failed(error: .noRememberedMeeting) }
         core.shutdown()
         core.shutdown()
         XCTAssertEqual(core.pullAudio(), [Int16](repeating: 0, count: 480))
