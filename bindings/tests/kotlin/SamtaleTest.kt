@@ -154,6 +154,10 @@ fun main() {
         core.rejoin()
         obs.await("in call again") { obs.states.count { it is UiState.InCall } > inCalls }
         check(true, "rejoin with one tap")
+        // The caseworker leaves (SIGINT: the sim says goodbye): the citizen waits in the meeting.
+        ProcessBuilder("kill", "-INT", host.pid().toString()).start().waitFor()
+        obs.await("waiting") { obs.states.last() is UiState.Waiting }
+        check(true, "the caseworker left: Waiting")
         core.leave()
         core.forgetMeeting()
         check(!core.hasRememberedMeeting(), "forgotten")

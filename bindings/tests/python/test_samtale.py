@@ -8,6 +8,7 @@ Run via ./scripts/test (which generates the bindings and sets SAMTALE_BIN_DIR), 
 import json
 import os
 import secrets
+import signal
 import subprocess
 import tempfile
 import threading
@@ -82,7 +83,7 @@ def meeting():
         event = json.loads(line)
         if event.get("event") == "meeting created":
             code = event["code"]
-    yield url, code
+    yield url, code, host
     host.terminate()
     host.wait(10)
     server.terminate()
@@ -109,7 +110,7 @@ def test_offline_code_check_and_bad_code_fail_without_network(tmp_path):
 
 
 def test_join_see_and_hear_the_caseworker_mute_and_leave(meeting, tmp_path):
-    url, code = meeting
+    url, code, host = meeting
     obs = Recorder()
     core = s.Samtale(config(url, str(tmp_path)), obs)
     core.join(code)
@@ -160,6 +161,9 @@ def test_join_see_and_hear_the_caseworker_mute_and_leave(meeting, tmp_path):
     in_calls = sum(isinstance(x, s.UiState.IN_CALL) for x in obs.states)
     core.rejoin()
     obs.wait("in call again", lambda: sum(isinstance(x, s.UiState.IN_CALL) for x in obs.states) > in_calls)
+    # The caseworker leaves (Ctrl-C: the sim says goodbye): the citizen waits in the meeting.
+    host.send_signal(signal.SIGINT)
+    obs.wait("waiting", lambda: isinstance(obs.states[-1], s.UiState.WAITING))
     core.leave()
     core.forget_meeting()
     assert not core.has_remembered_meeting()

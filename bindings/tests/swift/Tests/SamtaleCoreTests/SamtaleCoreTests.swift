@@ -164,6 +164,9 @@ final class SamtaleCoreTests: XCTestCase {
         let inCalls = obs.snapshot().states.filter { $0 == .inCall }.count
         core.rejoin()
         try obs.await("in call again") { r in r.states.filter { $0 == .inCall }.count > inCalls }
+        // The caseworker leaves (SIGINT: the sim says goodbye): the citizen waits in the meeting.
+        host.interrupt()
+        try obs.await("waiting") { r in r.states.last == .waiting }
         core.leave()
         core.forgetMeeting()
         XCTAssertFalse(core.hasRememberedMeeting())
