@@ -261,10 +261,7 @@ async fn resolve(
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
     // Every look-up costs a token, before anything about it is examined.
-    if let Err(retry_after_secs) = state.limiter.check(peer.ip()) {
-        tracing::warn!(retry_after_secs, "code look-up rate limited");
-        return Err(AppError::RateLimited { retry_after_secs });
-    }
+    charge_look_up(&state, peer)?;
     let request: ResolveRequest = json_object(&body).ok_or(AppError::BadRequest(
         "the body must be a JSON object like {\"code\": \"...\"}",
     ))?;
@@ -287,6 +284,14 @@ async fn resolve(
     Ok(Json(ticket))
 }
 
+/// Takes a token from the client address' look-up bucket (code look-ups and rejoins share it).
+fn charge_look_up(state: &AppState, peer: SocketAddr) -> Result<(), AppError> {
+    state.limiter.check(peer.ip()).map_err(|retry_after_secs| {
+        tracing::warn!(retry_after_secs, "look-up rate limited");
+        AppError::RateLimited { retry_after_secs }
+    })
+}
+
 /// One-tap rejoin with the pairing token of an earlier citizen ticket. Same answers as a code
 /// look-up: a ticket, or the same 404 for unknown, ended and expired; rate-limited alike.
 async fn rejoin(
@@ -294,10 +299,7 @@ async fn rejoin(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
-    if let Err(retry_after_secs) = state.limiter.check(peer.ip()) {
-        tracing::warn!(retry_after_secs, "rejoin rate limited");
-        return Err(AppError::RateLimited { retry_after_secs });
-    }
+    charge_look_up(&state, peer)?;
     let request: RejoinRequest = json_object(&body).ok_or(AppError::BadRequest(
         "the body must be a JSON object like {\"pairing_token\": \"...\"}",
     ))?;

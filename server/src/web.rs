@@ -138,8 +138,8 @@ where
 /// The page behind a join link, for a phone without the app. Danish first, English below.
 async fn join_page(State(headers): State<Arc<PageHeaders>>, Path(code): Path<String>) -> Response {
     let body = match JoinCode::parse(&code) {
-        Ok(code) => JOIN_PAGE.replace("{CODE}", &code.display()),
-        Err(_) => JOIN_PAGE_BAD_CODE.to_owned(),
+        Ok(code) => join_page_html(&JOIN_PAGE.replace("{CODE}", &code.display())),
+        Err(_) => join_page_html(JOIN_PAGE_BAD_CODE),
     };
     headers.respond_with(body, "text/html; charset=utf-8")
 }
@@ -161,7 +161,10 @@ async fn join_qr(
     Ok(headers.respond_with(svg, "image/svg+xml"))
 }
 
-const JOIN_PAGE: &str = r#"<!doctype html>
+/// The join-link page around `body` (Danish first, English in a section below).
+fn join_page_html(body: &str) -> String {
+    format!(
+        r#"<!doctype html>
 <html lang="da">
 <head>
 <meta charset="utf-8">
@@ -173,7 +176,15 @@ const JOIN_PAGE: &str = r#"<!doctype html>
 </head>
 <body>
 <main class="join-page">
-<h1>Du er inviteret til et videomøde</h1>
+{body}
+</main>
+</body>
+</html>
+"#
+    )
+}
+
+const JOIN_PAGE: &str = r#"<h1>Du er inviteret til et videomøde</h1>
 <ol class="steps">
 <li>Åbn appen <strong>Samtale</strong> på din telefon. Har du den ikke, så hent den i App Store eller Google Play.</li>
 <li>Tryk på den store knap <strong>Deltag</strong>.</li>
@@ -185,34 +196,14 @@ const JOIN_PAGE: &str = r#"<!doctype html>
 <section lang="en">
 <h2>You are invited to a video meeting</h2>
 <p>Open the <strong>Samtale</strong> app on your phone (get it from the App Store or Google Play), tap <strong>Join</strong> and type the code <strong>{CODE}</strong>. Your contact person is waiting for you.</p>
-</section>
-</main>
-</body>
-</html>
-"#;
+</section>"#;
 
-const JOIN_PAGE_BAD_CODE: &str = r#"<!doctype html>
-<html lang="da">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>Videomøde med Samtale</title>
-<link rel="icon" href="data:,">
-<link rel="stylesheet" href="../staff/style.css">
-</head>
-<body>
-<main class="join-page">
-<h1>Linket ser forkert ud</h1>
+const JOIN_PAGE_BAD_CODE: &str = r#"<h1>Linket ser forkert ud</h1>
 <p>Koden i linket er ikke en gyldig mødekode. Tjek beskeden fra din kontaktperson, eller ring til din kontaktperson.</p>
 <section lang="en">
 <h2>This link looks wrong</h2>
 <p>The code in the link is not a valid meeting code. Check the message from your contact person, or call them.</p>
-</section>
-</main>
-</body>
-</html>
-"#;
+</section>"#;
 
 async fn index(State(headers): State<Arc<PageHeaders>>) -> Response {
     headers.respond(&INDEX)
