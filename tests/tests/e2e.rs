@@ -210,6 +210,35 @@ async fn staff_ending_the_meeting_ends_the_citizens_call() {
     citizen.closed().await;
 }
 
+/// A caseworker and a citizen in a call with media flowing, and what watches for trouble.
+struct Watched {
+    meeting: samtale_core::protocol::Meeting,
+    staff: Call,
+    citizen: Call,
+    citizen_id: String,
+    staff_log: ParticipantLog,
+    states: StateLog,
+    before: samtale_core::CallStats,
+}
+
+async fn watched_call(server: &TestServer) -> Watched {
+    let (meeting, staff) = server.host().await;
+    let citizen = server.citizen_in_call(&meeting.code).await;
+    let citizen_id = citizen.participant_id().expect("seated");
+    let staff_log = ParticipantLog::record(&staff);
+    let states = record_states(&citizen);
+    let before = media_keeps_flowing(&citizen, &Default::default(), 10, "media before").await;
+    Watched {
+        meeting,
+        staff,
+        citizen,
+        citizen_id,
+        staff_log,
+        states,
+        before,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remembered_meeting_rejoins_with_one_tap_until_it_ends() {
     let server = TestServer::start().await;
@@ -261,12 +290,15 @@ async fn a_remembered_meeting_rejoins_with_one_tap_until_it_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_changed_replaces_the_signalling_socket_at_once_and_keeps_the_seat() {
     let server = TestServer::start().await;
-    let (meeting, staff) = server.host().await;
-    let citizen = server.citizen_in_call(&meeting.code).await;
-    let citizen_id = citizen.participant_id().expect("seated");
-    let staff_log = ParticipantLog::record(&staff);
-    let states = record_states(&citizen);
-    let before = media_keeps_flowing(&citizen, &Default::default(), 10, "media before").await;
+    let Watched {
+        meeting: _,
+        staff,
+        citizen,
+        citizen_id,
+        staff_log,
+        states,
+        before,
+    } = watched_call(&server).await;
     assert_eq!(citizen.stats().signalling_reconnects, 0);
 
     citizen.network_changed();
@@ -300,12 +332,15 @@ async fn network_changed_replaces_the_signalling_socket_at_once_and_keeps_the_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_signalling_socket_resumes_seat_and_media_keeps_flowing() {
     let server = TestServer::start().await;
-    let (meeting, staff) = server.host().await;
-    let citizen = server.citizen_in_call(&meeting.code).await;
-    let citizen_id = citizen.participant_id().expect("seated");
-    let staff_log = ParticipantLog::record(&staff);
-    let states = record_states(&citizen);
-    let before = media_keeps_flowing(&citizen, &Default::default(), 10, "media before").await;
+    let Watched {
+        meeting,
+        staff,
+        citizen,
+        citizen_id,
+        staff_log,
+        states,
+        before,
+    } = watched_call(&server).await;
 
     let killed = server.proxy.kill_all();
     assert!(
