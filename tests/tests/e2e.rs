@@ -221,6 +221,28 @@ struct Watched {
     before: samtale_core::CallStats,
 }
 
+impl Watched {
+    /// The citizen kept its seat, the caseworker never saw it leave, and the citizen's screen
+    /// never showed trouble.
+    fn assert_untroubled(&self) {
+        assert_eq!(
+            self.citizen.participant_id().as_deref(),
+            Some(self.citizen_id.as_str())
+        );
+        assert!(
+            !self.staff_log.ever_lost(&self.citizen_id),
+            "staff saw the citizen leave"
+        );
+        assert!(
+            !self
+                .states
+                .saw(|s| matches!(s, CallState::Reconnecting | CallState::Failed(_))),
+            "the citizen must not see trouble while media flows: {:?}",
+            self.states.all()
+        );
+    }
+}
+
 async fn watched_call(server: &TestServer) -> Watched {
     let (meeting, staff) = server.host().await;
     let citizen = server.citizen_in_call(&meeting.code).await;
@@ -290,40 +312,20 @@ async fn a_remembered_meeting_rejoins_with_one_tap_until_it_ends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn network_changed_replaces_the_signalling_socket_at_once_and_keeps_the_seat() {
     let server = TestServer::start().await;
-    let Watched {
-        meeting: _,
-        staff,
-        citizen,
-        citizen_id,
-        staff_log,
-        states,
-        before,
-    } = watched_call(&server).await;
-    assert_eq!(citizen.stats().signalling_reconnects, 0);
+    let w = watched_call(&server).await;
+    assert_eq!(w.citizen.stats().signalling_reconnects, 0);
 
-    citizen.network_changed();
+    w.citizen.network_changed();
     // A new socket, the same seat; nobody saw the citizen leave; media goes on.
-    wait_stats(&citizen, LONG, "a new signalling socket", |s| {
+    wait_stats(&w.citizen, LONG, "a new signalling socket", |s| {
         s.signalling_reconnects >= 1
     })
     .await;
-    assert_eq!(
-        citizen.participant_id().as_deref(),
-        Some(citizen_id.as_str())
-    );
-    media_keeps_flowing(&citizen, &before, 25, "media after the network change").await;
-    assert!(
-        !staff_log.ever_lost(&citizen_id),
-        "staff saw the citizen leave"
-    );
-    assert!(
-        !states.saw(|s| matches!(s, CallState::Reconnecting | CallState::Failed(_))),
-        "{:?}",
-        states.all()
-    );
+    media_keeps_flowing(&w.citizen, &w.before, 25, "media after the network change").await;
+    w.assert_untroubled();
     // The staff side never lost its own socket.
-    assert_eq!(staff.stats().signalling_reconnects, 0);
-    for call in [&citizen, &staff] {
+    assert_eq!(w.staff.stats().signalling_reconnects, 0);
+    for call in [&w.citizen, &w.staff] {
         call.leave();
         call.closed().await;
     }
@@ -332,15 +334,8 @@ async fn network_changed_replaces_the_signalling_socket_at_once_and_keeps_the_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_signalling_socket_resumes_seat_and_media_keeps_flowing() {
     let server = TestServer::start().await;
-    let Watched {
-        meeting,
-        staff,
-        citizen,
-        citizen_id,
-        staff_log,
-        states,
-        before,
-    } = watched_call(&server).await;
+    let w = watched_call(&server).await;
+    let (meeting, staff, citizen, before) = (&w.meeting, &w.staff, &w.citizen, &w.before);
 
     let killed = server.proxy.kill_all();
     assert!(
@@ -349,37 +344,25 @@ async fn killed_signalling_socket_resumes_seat_and_media_keeps_flowing() {
     );
 
     // Both sides reconnect and resume their seats.
-    for call in [&citizen, &staff] {
+    for call in [citizen, staff] {
         wait_stats(call, LONG, "signalling resumed", |s| {
             s.signalling_reconnects >= 1
         })
         .await;
     }
-    assert_eq!(
-        citizen.participant_id().as_deref(),
-        Some(citizen_id.as_str())
-    );
-    let after = media_keeps_flowing(&citizen, &before, 25, "media after the cut").await;
-    media_keeps_flowing(&staff, &Default::default(), 25, "media to staff").await;
-    assert!(
-        !staff_log.ever_lost(&citizen_id),
-        "staff saw the citizen leave"
-    );
-    assert!(
-        !states.saw(|s| matches!(s, CallState::Reconnecting | CallState::Failed(_))),
-        "the citizen must not see trouble while media flows: {:?}",
-        states.all()
-    );
+    let after = media_keeps_flowing(citizen, before, 25, "media after the cut").await;
+    media_keeps_flowing(staff, &Default::default(), 25, "media to staff").await;
+    w.assert_untroubled();
     assert!(after.audio_packets_received > before.audio_packets_received);
 
     // Signalling really works again: a new participant can join and reach both.
     let third = server.citizen_in_call(&meeting.code).await;
     let third_id = third.participant_id().expect("seated");
-    wait_stats(&citizen, LONG, "media from the newcomer", |s| {
+    wait_stats(citizen, LONG, "media from the newcomer", |s| {
         s.per_peer.get(&third_id).is_some_and(|(a, _)| *a > 5)
     })
     .await;
-    for call in [&third, &citizen, &staff] {
+    for call in [&third, citizen, staff] {
         call.leave();
         call.closed().await;
     }
