@@ -69,8 +69,8 @@ impl CallState {
     }
 }
 
-/// Timers the FSM can ask for. At most one of each kind runs at a time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Timers the FSM can ask for. At most one of each kind (and peer) runs at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Timer {
     /// Next signalling (re)connection attempt.
     SignallingRetry,
@@ -78,6 +78,9 @@ pub enum Timer {
     ConnectDeadline,
     /// Give up reconnecting.
     ReconnectDeadline,
+    /// The next step of one peer's media recovery: its first connection took too long, or its
+    /// media is still down after the last step.
+    PeerRecovery(PeerId),
 }
 
 /// Inputs to the state machine.
@@ -117,6 +120,10 @@ pub enum Event {
     /// The peer connection for this peer could not be set up. The peer is forgotten; a later
     /// offer from it counts as a new join.
     PeerFailed(PeerId),
+    /// The platform reports a network change (another interface, a new address).
+    NetworkChanged,
+    /// The server answered our probe: the signalling path works right now.
+    SignallingConfirmed,
     /// The meeting ended.
     MeetingEnded(EndReason),
     /// The user left.
@@ -144,6 +151,13 @@ pub enum Action {
     },
     /// Close one peer connection.
     ClosePeer(PeerId),
+    /// Restart ICE with this peer on its existing connection: new sockets on the interfaces
+    /// that exist now, new candidates, an offer with new ICE credentials. DTLS and the tracks
+    /// are kept.
+    RestartIce(PeerId),
+    /// Ask the server for an immediate answer (a ping), to learn whether the signalling path
+    /// works right now; answered by [`Event::SignallingConfirmed`] or a dropped socket.
+    ProbeSignalling,
     /// Start (or restart) a timer.
     StartTimer(Timer, Duration),
     /// Cancel a timer if it runs.
@@ -167,6 +181,18 @@ pub struct FsmTiming {
     pub connect_deadline: Duration,
     /// Give up if reconnecting takes longer than this.
     pub reconnect_deadline: Duration,
+    /// A peer connection that has not connected this long after it was made starts recovery.
+    pub peer_connect_timeout: Duration,
+    /// Media with a peer has been down this long: start recovering. Until then the old path
+    /// may come back by itself (ICE keeps checking it).
+    pub recovery_delay: Duration,
+    /// Time given to one recovery step before the next; doubles per step, capped at
+    /// `recovery_step_max`, with `retry_jitter`.
+    pub recovery_step: Duration,
+    /// Longest time between recovery steps.
+    pub recovery_step_max: Duration,
+    /// ICE restarts tried before a full renegotiation (a new peer connection) each time.
+    pub ice_restarts_per_renegotiation: u32,
 }
 
 impl Default for FsmTiming {
@@ -177,6 +203,11 @@ impl Default for FsmTiming {
             retry_jitter: 0.25,
             connect_deadline: Duration::from_secs(30),
             reconnect_deadline: Duration::from_secs(120),
+            peer_connect_timeout: Duration::from_secs(10),
+            recovery_delay: Duration::from_secs(1),
+            recovery_step: Duration::from_secs(4),
+            recovery_step_max: Duration::from_secs(16),
+            ice_restarts_per_renegotiation: 2,
         }
     }
 }
@@ -203,6 +234,13 @@ struct PeerLink {
     media_up: bool,
     /// Media was connected at some point (so losing it means "reconnecting").
     was_up: bool,
+    /// Recovery steps taken since media was last up.
+    attempts: u32,
+    /// A recovery step is due as soon as the signalling path is known to work.
+    wants_restart: bool,
+    /// The network changed: restart even if media still seems to flow (its sockets may be
+    /// bound to an address that is going away).
+    network_changed: bool,
 }
 
 /// The call state machine. See the module docs.
@@ -220,6 +258,8 @@ pub struct CallFsm {
     retry_attempt: u32,
     peers: BTreeMap<PeerId, PeerLink>,
     reconnect_timer_running: bool,
+    /// A `ProbeSignalling` is unanswered.
+    probe_outstanding: bool,
     timing: FsmTiming,
     rng: u64,
 }
@@ -237,6 +277,7 @@ impl CallFsm {
             retry_attempt: 0,
             peers: BTreeMap::new(),
             reconnect_timer_running: false,
+            probe_outstanding: false,
             timing,
             rng: seed | 1,
         }
@@ -338,6 +379,7 @@ impl CallFsm {
             (Phase::Active, E::SignallingUp { resumed, peers }) => {
                 self.link = Link::Up;
                 self.retry_attempt = 0;
+                self.probe_outstanding = false;
                 out.push(Action::CancelTimer(Timer::SignallingRetry));
                 if !self.seated {
                     out.push(Action::CancelTimer(Timer::ConnectDeadline));
@@ -347,11 +389,11 @@ impl CallFsm {
                     // A fresh seat: every peer is new to us and we offer to each.
                     self.need_fresh_seat = false;
                     for old in std::mem::take(&mut self.peers).into_keys() {
+                        out.push(Action::CancelTimer(Timer::PeerRecovery(old.clone())));
                         out.push(Action::ClosePeer(old));
                     }
                     for peer in peers {
-                        self.peers.insert(peer.clone(), PeerLink::default());
-                        out.push(Action::CreatePeer { peer, offer: true });
+                        self.add_peer(peer, true, out);
                     }
                 } else {
                     // Resumed: our peer connections are still valid. Reconcile with the server's
@@ -363,21 +405,61 @@ impl CallFsm {
                         .cloned()
                         .collect();
                     for peer in gone {
-                        self.peers.remove(&peer);
-                        out.push(Action::ClosePeer(peer));
+                        self.remove_peer(&peer, out);
                     }
                     // A peer we do not know joined while we were away. It saw us in its
                     // `welcome.peers`, so it offers (its offer waits for us at the server).
                     for peer in peers {
                         if !self.peers.contains_key(&peer) {
-                            self.peers.insert(peer.clone(), PeerLink::default());
-                            out.push(Action::CreatePeer { peer, offer: false });
+                            self.add_peer(peer, false, out);
                         }
                     }
+                    // The welcome proves the path to the server works: recover media now.
+                    self.take_recovery_steps(out);
                 }
+            }
+            (Phase::Active, E::SignallingConfirmed) => {
+                self.probe_outstanding = false;
+                if self.link == Link::Up {
+                    self.take_recovery_steps(out);
+                }
+            }
+            (Phase::Active, E::NetworkChanged) => {
+                // Sockets bound to the old network are useless: restart every peer's ICE as
+                // soon as a new signalling socket is up (its welcome triggers the steps).
+                for link in self.peers.values_mut() {
+                    link.attempts = 0;
+                    link.wants_restart = true;
+                    link.network_changed = true;
+                }
+                if self.seated && !self.need_fresh_seat {
+                    self.link = Link::Opening;
+                    self.probe_outstanding = false;
+                    out.push(Action::CancelTimer(Timer::SignallingRetry));
+                    out.push(Action::OpenSignalling { resume: true });
+                }
+            }
+            (Phase::Active, E::Timeout(Timer::PeerRecovery(peer))) => {
+                let Some(link) = self.peers.get_mut(&peer) else {
+                    return;
+                };
+                if link.media_up {
+                    return;
+                }
+                link.wants_restart = true;
+                let attempts = link.attempts;
+                if self.link == Link::Up && !self.probe_outstanding {
+                    // Our signalling socket may be as dead as the media path without knowing
+                    // it yet: an offer sent into it would be lost. Ask first.
+                    self.probe_outstanding = true;
+                    out.push(Action::ProbeSignalling);
+                }
+                let next = self.recovery_step(attempts);
+                out.push(Action::StartTimer(Timer::PeerRecovery(peer), next));
             }
             (Phase::Active, E::SignallingDown(err)) => {
                 log::info!("signalling down: {err}");
+                self.probe_outstanding = false;
                 self.schedule_retry(out);
             }
             (Phase::Active, E::ResumeRejected) => {
@@ -407,29 +489,30 @@ impl CallFsm {
                 if self.peers.contains_key(&peer) {
                     log::debug!("peer_joined for a known peer: ignored");
                 } else {
-                    self.peers.insert(peer.clone(), PeerLink::default());
-                    out.push(Action::CreatePeer { peer, offer: false });
+                    self.add_peer(peer, false, out);
                 }
             }
-            (Phase::Active, E::PeerLeft(peer)) => {
-                if self.peers.remove(&peer).is_some() {
-                    out.push(Action::ClosePeer(peer));
-                }
+            (Phase::Active, E::PeerLeft(peer) | E::PeerFailed(peer)) => {
+                self.remove_peer(&peer, out)
             }
             (Phase::Active, E::MediaConnected(peer)) => {
                 if let Some(link) = self.peers.get_mut(&peer) {
                     link.media_up = true;
                     link.was_up = true;
-                }
-            }
-            (Phase::Active, E::PeerFailed(peer)) => {
-                if self.peers.remove(&peer).is_some() {
-                    out.push(Action::ClosePeer(peer));
+                    link.attempts = 0;
+                    link.wants_restart = false;
+                    out.push(Action::CancelTimer(Timer::PeerRecovery(peer)));
                 }
             }
             (Phase::Active, E::MediaDisconnected(peer)) => {
-                if let Some(link) = self.peers.get_mut(&peer) {
+                if let Some(link) = self.peers.get_mut(&peer)
+                    && link.media_up
+                {
                     link.media_up = false;
+                    out.push(Action::StartTimer(
+                        Timer::PeerRecovery(peer),
+                        self.timing.recovery_delay,
+                    ));
                 }
             }
             (Phase::Active | Phase::Resolving, E::MeetingEnded(reason)) => self.finish(reason, out),
@@ -461,6 +544,60 @@ impl CallFsm {
         }
     }
 
+    /// A new peer: its connection is made now and must connect within the connect timeout.
+    fn add_peer(&mut self, peer: PeerId, offer: bool, out: &mut Vec<Action>) {
+        self.peers.insert(peer.clone(), PeerLink::default());
+        out.push(Action::StartTimer(
+            Timer::PeerRecovery(peer.clone()),
+            self.timing.peer_connect_timeout,
+        ));
+        out.push(Action::CreatePeer { peer, offer });
+    }
+
+    fn remove_peer(&mut self, peer: &PeerId, out: &mut Vec<Action>) {
+        if self.peers.remove(peer).is_some() {
+            out.push(Action::CancelTimer(Timer::PeerRecovery(peer.clone())));
+            out.push(Action::ClosePeer(peer.clone()));
+        }
+    }
+
+    /// The signalling path works: take the due recovery step for every peer whose media is
+    /// down. ICE restarts first (cheap, keeps DTLS and tracks); every
+    /// `ice_restarts_per_renegotiation + 1`-th step builds a new connection instead.
+    fn take_recovery_steps(&mut self, out: &mut Vec<Action>) {
+        let every = self.timing.ice_restarts_per_renegotiation.saturating_add(1);
+        let mut steps = Vec::new();
+        for (peer, link) in &mut self.peers {
+            if link.wants_restart && (!link.media_up || link.network_changed) {
+                link.wants_restart = false;
+                link.network_changed = false;
+                link.attempts = link.attempts.saturating_add(1);
+                steps.push((peer.clone(), link.attempts));
+            }
+        }
+        for (peer, attempts) in steps {
+            let next = self.recovery_step(attempts);
+            out.push(Action::StartTimer(Timer::PeerRecovery(peer.clone()), next));
+            if attempts % every == 0 {
+                log::info!("media recovery: new connection (step {attempts})");
+                out.push(Action::CreatePeer { peer, offer: true });
+            } else {
+                log::info!("media recovery: ICE restart (step {attempts})");
+                out.push(Action::RestartIce(peer));
+            }
+        }
+    }
+
+    /// Time given to recovery step `attempts` (0 = before the first): doubling, capped, jittered.
+    fn recovery_step(&mut self, attempts: u32) -> Duration {
+        let base = self
+            .timing
+            .recovery_step
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
+            .min(self.timing.recovery_step_max);
+        base.mul_f64(self.jitter_factor())
+    }
+
     fn schedule_retry(&mut self, out: &mut Vec<Action>) {
         self.link = Link::Down;
         let delay = self.retry_delay();
@@ -475,14 +612,17 @@ impl CallFsm {
             .retry_initial
             .saturating_mul(1u32 << self.retry_attempt.min(16))
             .min(self.timing.retry_max);
-        // xorshift64*: deterministic for a given seed, good enough for jitter.
+        base.mul_f64(self.jitter_factor())
+    }
+
+    /// 1 ± `retry_jitter`, from a xorshift64* generator: deterministic for a given seed.
+    fn jitter_factor(&mut self) -> f64 {
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
         let unit =
             (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
-        let factor = 1.0 + self.timing.retry_jitter * (2.0 * unit - 1.0);
-        base.mul_f64(factor.max(0.0))
+        (1.0 + self.timing.retry_jitter * (2.0 * unit - 1.0)).max(0.0)
     }
 
     fn update_reconnect_timer(&mut self, before: &CallState, out: &mut Vec<Action>) {
@@ -516,7 +656,9 @@ impl CallFsm {
     }
 
     fn close_everything(&mut self, out: &mut Vec<Action>) {
-        self.peers.clear();
+        for peer in std::mem::take(&mut self.peers).into_keys() {
+            out.push(Action::CancelTimer(Timer::PeerRecovery(peer)));
+        }
         self.link = Link::Down;
         for timer in [
             Timer::SignallingRetry,
@@ -559,7 +701,7 @@ mod tests {
             for a in &actions {
                 match a {
                     Action::StartTimer(t, d) => {
-                        self.timers.insert(*t, self.now + *d);
+                        self.timers.insert(t.clone(), self.now + *d);
                     }
                     Action::CancelTimer(t) => {
                         self.timers.remove(t);
@@ -581,7 +723,7 @@ mod tests {
                     .iter()
                     .filter(|(_, at)| **at <= end)
                     .min_by_key(|(_, at)| **at)
-                    .map(|(t, at)| (*t, *at));
+                    .map(|(t, at)| (t.clone(), *at));
                 let Some((timer, at)) = next else { break };
                 self.timers.remove(&timer);
                 self.now = at;
@@ -638,10 +780,13 @@ mod tests {
         assert!(!h.timers.contains_key(&Timer::ConnectDeadline));
         assert_eq!(
             h.send(Event::PeerJoined("p1".into())),
-            vec![Action::CreatePeer {
-                peer: "p1".into(),
-                offer: false
-            }]
+            vec![
+                Action::StartTimer(Timer::PeerRecovery("p1".into()), Duration::from_secs(10)),
+                Action::CreatePeer {
+                    peer: "p1".into(),
+                    offer: false
+                }
+            ]
         );
         assert_eq!(h.state(), CallState::Connecting);
         h.send(Event::MediaConnected("p1".into()));
@@ -755,10 +900,13 @@ mod tests {
         assert_eq!(h.fsm.peers().count(), 1);
         assert_eq!(
             h.send(Event::PeerJoined("p2".into())),
-            vec![Action::CreatePeer {
-                peer: "p2".into(),
-                offer: false
-            }]
+            vec![
+                Action::StartTimer(Timer::PeerRecovery("p2".into()), Duration::from_secs(10)),
+                Action::CreatePeer {
+                    peer: "p2".into(),
+                    offer: false
+                }
+            ]
         );
     }
 
@@ -808,6 +956,142 @@ mod tests {
         assert!(h.timers.is_empty());
     }
 
+    /// Every action of `kind` in `actions`.
+    fn count(actions: &[Action], pred: impl Fn(&Action) -> bool) -> usize {
+        actions.iter().filter(|a| pred(a)).count()
+    }
+
+    #[test]
+    fn recovery_ladder_probes_then_restarts_ice_then_renegotiates() {
+        let mut h = joined_with_peer();
+        h.send(Event::MediaDisconnected("p1".into()));
+        assert_eq!(h.state(), CallState::Reconnecting);
+        // The old path gets `recovery_delay` to come back by itself.
+        assert!(h.advance(Duration::from_millis(900)).is_empty());
+        let fired = h.advance(Duration::from_millis(200));
+        assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
+        // No ICE restart before the server has answered: an offer could be lost.
+        assert!(!fired.iter().any(|a| matches!(a, Action::RestartIce(_))));
+        let steps = h.send(Event::SignallingConfirmed);
+        assert!(
+            steps.contains(&Action::RestartIce("p1".into())),
+            "{steps:?}"
+        );
+        // Second step after ~4 s (jittered), third (a new connection) after ~8 s more.
+        let mut restarts = 1;
+        let mut renegotiations = 0;
+        let mut probes_at = Vec::new();
+        for _ in 0..40 {
+            let fired = h.advance(Duration::from_millis(500));
+            if fired.contains(&Action::ProbeSignalling) {
+                probes_at.push(h.now);
+                let steps = h.send(Event::SignallingConfirmed);
+                restarts += count(&steps, |a| matches!(a, Action::RestartIce(_)));
+                renegotiations += count(&steps, |a| {
+                    matches!(a, Action::CreatePeer { offer: true, .. })
+                });
+            }
+        }
+        assert_eq!(
+            (restarts, renegotiations),
+            (2, 1),
+            "probes at {probes_at:?}"
+        );
+        let first_gap = probes_at[1] - probes_at[0];
+        assert!(
+            first_gap >= Duration::from_secs(5),
+            "steps double: {probes_at:?}"
+        );
+        // Media back: the ladder stops.
+        h.send(Event::MediaConnected("p1".into()));
+        assert_eq!(h.state(), CallState::InCall);
+        assert!(!h.timers.contains_key(&Timer::PeerRecovery("p1".into())));
+        assert!(!h.timers.contains_key(&Timer::ReconnectDeadline));
+    }
+
+    #[test]
+    fn a_short_blip_needs_no_recovery_step() {
+        let mut h = joined_with_peer();
+        h.send(Event::MediaDisconnected("p1".into()));
+        h.advance(Duration::from_millis(500));
+        h.send(Event::MediaConnected("p1".into()));
+        let later = h.advance(Duration::from_secs(30));
+        assert!(later.is_empty(), "{later:?}");
+    }
+
+    #[test]
+    fn recovery_waits_for_signalling_and_steps_on_welcome() {
+        let mut h = joined_with_peer();
+        h.send(Event::MediaDisconnected("p1".into()));
+        h.send(down());
+        let fired = h.advance(Duration::from_secs(3));
+        assert!(!fired.contains(&Action::ProbeSignalling), "{fired:?}");
+        assert!(!fired.iter().any(|a| matches!(a, Action::RestartIce(_))));
+        // The reconnect attempt succeeds: the welcome itself proves the path.
+        let actions = h.send(Event::SignallingUp {
+            resumed: true,
+            peers: vec!["p1".into()],
+        });
+        assert!(
+            actions.contains(&Action::RestartIce("p1".into())),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn network_change_reopens_signalling_and_restarts_every_peer_at_welcome() {
+        let mut h = joined_with_peer();
+        h.send(Event::PeerJoined("p2".into()));
+        h.send(Event::MediaConnected("p2".into()));
+        let actions = h.send(Event::NetworkChanged);
+        assert!(
+            actions.contains(&Action::OpenSignalling { resume: true }),
+            "{actions:?}"
+        );
+        // Media still flows on the old path until the new socket is up: still in the call.
+        assert_eq!(h.state(), CallState::InCall);
+        let actions = h.send(Event::SignallingUp {
+            resumed: true,
+            peers: vec!["p1".into(), "p2".into()],
+        });
+        assert!(
+            actions.contains(&Action::RestartIce("p1".into())),
+            "{actions:?}"
+        );
+        assert!(
+            actions.contains(&Action::RestartIce("p2".into())),
+            "{actions:?}"
+        );
+        // One probe serves every peer.
+        h.send(Event::MediaDisconnected("p1".into()));
+        h.send(Event::MediaDisconnected("p2".into()));
+        let fired = h.advance(Duration::from_millis(1100));
+        assert_eq!(
+            count(&fired, |a| *a == Action::ProbeSignalling),
+            1,
+            "{fired:?}"
+        );
+    }
+
+    #[test]
+    fn a_connection_that_never_connects_is_retried() {
+        let mut h = Harness::new();
+        h.send(Event::JoinWithTicket);
+        h.send(Event::SignallingUp {
+            resumed: false,
+            peers: vec!["p1".into()],
+        });
+        assert_eq!(h.state(), CallState::Connecting);
+        assert!(h.advance(Duration::from_millis(9_900)).is_empty());
+        let fired = h.advance(Duration::from_millis(200));
+        assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
+        let steps = h.send(Event::SignallingConfirmed);
+        assert!(
+            steps.contains(&Action::RestartIce("p1".into())),
+            "{steps:?}"
+        );
+    }
+
     #[test]
     fn first_connection_deadline() {
         let mut h = Harness::new();
@@ -837,7 +1121,10 @@ mod tests {
             [Action::StartTimer(Timer::SignallingRetry, _)]
         ));
         assert_eq!(h.state(), CallState::Reconnecting);
-        assert_eq!(h.advance(Duration::from_secs(5)), vec![Action::Resolve]);
+        let fired = h.advance(Duration::from_secs(5));
+        assert!(fired.contains(&Action::Resolve), "{fired:?}");
+        // Recovery waits for signalling: no probe while it is down.
+        assert!(!fired.contains(&Action::ProbeSignalling), "{fired:?}");
         assert_eq!(
             h.send(Event::Resolved),
             vec![Action::OpenSignalling { resume: false }]
@@ -847,10 +1134,12 @@ mod tests {
             peers: vec!["p1".into()],
         });
         assert_eq!(
-            actions[..3],
+            actions[..5],
             [
                 Action::CancelTimer(Timer::SignallingRetry),
+                Action::CancelTimer(Timer::PeerRecovery("p1".into())),
                 Action::ClosePeer("p1".into()),
+                Action::StartTimer(Timer::PeerRecovery("p1".into()), Duration::from_secs(10)),
                 Action::CreatePeer {
                     peer: "p1".into(),
                     offer: true

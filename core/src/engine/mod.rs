@@ -9,6 +9,7 @@
 mod media_io;
 mod peer;
 mod signalling;
+mod turn_tcp;
 
 pub use media_io::{AudioStats, MediaStats, SendStats, VideoStats};
 
@@ -22,6 +23,7 @@ use crate::observer::{Observable, Subscription};
 use crate::stats::{CallStats, StatsRecorder};
 use media_io::MediaIo;
 use peer::{BuiltPeer, LocalTrack, PeerContext};
+use rtc::peer_connection::configuration::RTCOfferOptions;
 use samtale_protocol::{
     ClientMessage, EndReason as WireEndReason, JoinCode, PROTOCOL_VERSION, Resume, ServerMessage,
     SignalPayload, Ticket, WsErrorCode,
@@ -109,6 +111,8 @@ pub(crate) enum Input {
     Server(u64, ServerMessage),
     SignallingClosed(u64, CoreError),
     SignallingRefused(u64, WsErrorCode),
+    /// The server answered a probe on this socket.
+    SignallingAlive(u64),
     LocalCandidate(PeerId, u64, RTCIceCandidateInit),
     PeerConnectionState(PeerId, u64, RTCPeerConnectionState),
     PayloadTypes(PeerId, u64, Option<u8>, Option<u8>),
@@ -362,14 +366,16 @@ enum Start {
 
 struct PeerEntry {
     generation: u64,
-    /// We sent (or are about to send) the offer on this connection.
-    offerer: bool,
+    /// Our last offer on this connection is not answered yet.
+    making_offer: bool,
     pc: Arc<dyn PeerConnection>,
     remote_description_set: bool,
     pending_candidates: Vec<RTCIceCandidateInit>,
     connected: bool,
     audio: Option<LocalTrack>,
     video: Option<LocalTrack>,
+    /// Kept for as long as the connection: its TURN-over-TCP bridges.
+    _turn_bridges: Vec<turn_tcp::TcpTurnBridge>,
 }
 
 struct Actor {
@@ -460,14 +466,14 @@ impl Actor {
         match input {
             Input::Leave => self.feed(Event::Leave).await,
             Input::NetworkChanged => {
-                // The old socket may be bound to an interface that is gone and would only notice
-                // after the keep-alive times out: drop it and resume the seat on a new one now.
-                if self.sig.is_some() {
-                    log::info!("network changed: reconnecting signalling");
-                    let generation = self.sig_generation;
-                    let reason = CoreError::Network("network changed".into());
-                    Box::pin(self.on_input(Input::SignallingClosed(generation, reason))).await;
-                }
+                // The old sockets may be bound to an interface that is gone and would only notice
+                // after timeouts: resume the seat on a new signalling socket now and restart ICE
+                // with every peer as soon as it is up.
+                log::info!("network changed: reconnecting signalling, then restarting ICE");
+                self.feed(Event::NetworkChanged).await;
+            }
+            Input::SignallingAlive(generation) if generation == self.sig_generation => {
+                self.feed(Event::SignallingConfirmed).await;
             }
             Input::Resolved(Ok(ticket)) => {
                 self.shared.stats.resolved();
@@ -549,7 +555,10 @@ impl Actor {
                     self.feed(Event::Timeout(timer)).await;
                 }
             }
-            Input::Server(..) | Input::SignallingClosed(..) | Input::SignallingRefused(..) => {
+            Input::Server(..)
+            | Input::SignallingClosed(..)
+            | Input::SignallingRefused(..)
+            | Input::SignallingAlive(..) => {
                 log::debug!("dropped news from a superseded signalling socket");
             }
         }
@@ -614,23 +623,10 @@ impl Actor {
                 self.feed(Event::PeerJoined(from.clone())).await;
             }
         }
-        if matches!(payload, SignalPayload::Offer { .. }) && self.is_glare(&from) {
-            // Both sides offered (e.g. one resumed while the other re-joined). The side with the
-            // smaller participant id is polite: it drops its own offer and answers.
-            let polite = self
-                .seat
-                .as_ref()
-                .is_some_and(|seat| seat.participant_id.as_str() < from.as_str());
-            if !polite {
-                log::debug!("offer glare: keeping ours, the peer will answer it");
-                return;
-            }
-            log::debug!("offer glare: answering the peer's offer instead of ours");
-            if let Err(e) = self.create_peer(&from, false).await {
-                log::warn!("could not set up a peer connection ({})", e.kind());
-                self.feed_boxed(Event::PeerFailed(from)).await;
-                return;
-            }
+        if let SignalPayload::Offer { sdp } = &payload
+            && !self.prepare_for_offer(&from, sdp).await
+        {
+            return;
         }
         let Some(entry) = self.peers.get(&from) else {
             log::debug!("signal from an unknown peer dropped");
@@ -666,11 +662,79 @@ impl Actor {
         }
     }
 
-    /// We have an unanswered offer of our own out to `peer`.
-    fn is_glare(&self, peer: &str) -> bool {
-        self.peers
-            .get(peer)
-            .is_some_and(|e| e.offerer && !e.remote_description_set)
+    /// Gets the connection with `peer` ready for an offer from it. Returns `false` if the offer
+    /// must be ignored.
+    ///
+    /// - The peer built a new connection (full renegotiation: its DTLS fingerprint changed): so
+    ///   do we.
+    /// - Both sides offered at once (glare: both restarting, or one resumed while the other
+    ///   re-joined): the side with the smaller participant id is polite and takes the peer's
+    ///   offer (rolling its own back, or on a connection that never connected, starting over);
+    ///   the other side ignores the peer's offer and waits for the answer to its own.
+    async fn prepare_for_offer(&mut self, from: &str, sdp: &str) -> bool {
+        let Some(entry) = self.peers.get(from) else {
+            return true;
+        };
+        let pc = Arc::clone(&entry.pc);
+        let making_offer = entry.making_offer;
+        let current = pc.current_remote_description().await;
+        let renegotiated = current
+            .as_ref()
+            .is_some_and(|c| sdp_fingerprint(&c.sdp) != sdp_fingerprint(sdp));
+        let mut fresh = renegotiated;
+        if !renegotiated && making_offer {
+            let polite = self
+                .seat
+                .as_ref()
+                .is_some_and(|seat| seat.participant_id.as_str() < from);
+            if !polite {
+                log::debug!("offer glare: keeping ours, the peer will answer it");
+                return false;
+            }
+            log::debug!("offer glare: answering the peer's offer instead of ours");
+            let rollback = rollback();
+            if current.is_none() || pc.set_local_description(rollback).await.is_err() {
+                fresh = true;
+            } else if let Some(e) = self.peers.get_mut(from) {
+                e.making_offer = false;
+            }
+        }
+        if fresh {
+            if renegotiated {
+                log::info!("the peer built a new connection: so do we");
+            }
+            if let Err(e) = self.create_peer(from, false).await {
+                log::warn!("could not set up a peer connection ({})", e.kind());
+                self.feed_boxed(Event::PeerFailed(from.to_owned())).await;
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Restarts ICE with `peer` (see [`Action::RestartIce`]).
+    async fn restart_ice(&mut self, peer: &str) -> Result<(), CoreError> {
+        let Some(entry) = self.peers.get(peer) else {
+            return Ok(());
+        };
+        let pc = Arc::clone(&entry.pc);
+        if entry.making_offer {
+            // Our last offer was lost (or is still unanswered): replace it.
+            let rollback = rollback();
+            if pc.current_remote_description().await.is_none()
+                || pc.set_local_description(rollback).await.is_err()
+            {
+                // Never connected: a new connection is the cleaner restart.
+                return self.create_peer(peer, true).await;
+            }
+        }
+        let options = RTCOfferOptions { ice_restart: true };
+        let offer = pc.create_offer(Some(options)).await.map_err(webrtc_err)?;
+        if let Some(e) = self.peers.get_mut(peer) {
+            // Candidates for the new generation come after the answer.
+            e.remote_description_set = false;
+        }
+        self.publish_local_description(peer, &pc, offer).await
     }
 
     async fn on_offer(
@@ -694,11 +758,16 @@ impl Actor {
         desc: RTCSessionDescription,
     ) -> Result<(), CoreError> {
         let sdp = desc.sdp.clone();
-        let payload = match desc.sdp_type {
-            RTCSdpType::Offer => SignalPayload::Offer { sdp },
-            _ => SignalPayload::Answer { sdp },
+        let offer = desc.sdp_type == RTCSdpType::Offer;
+        let payload = if offer {
+            SignalPayload::Offer { sdp }
+        } else {
+            SignalPayload::Answer { sdp }
         };
         pc.set_local_description(desc).await.map_err(webrtc_err)?;
+        if let Some(e) = self.peers.get_mut(peer) {
+            e.making_offer = offer;
+        }
         self.send(ClientMessage::Signal {
             to: peer.to_owned(),
             payload,
@@ -716,6 +785,9 @@ impl Actor {
         pc.set_remote_description(answer)
             .await
             .map_err(webrtc_err)?;
+        if let Some(e) = self.peers.get_mut(from) {
+            e.making_offer = false;
+        }
         self.flush_candidates(from, &pc).await;
         Ok(())
     }
@@ -827,13 +899,25 @@ impl Actor {
                 }
             }
             Action::ClosePeer(peer) => self.close_peer(&peer),
+            Action::RestartIce(peer) => {
+                if let Err(e) = self.restart_ice(&peer).await {
+                    // The next recovery step (a new connection at the latest) follows.
+                    log::warn!("ICE restart failed ({})", e.kind());
+                }
+            }
+            Action::ProbeSignalling => {
+                if let Some(sig) = &self.sig {
+                    sig.probe();
+                }
+            }
             Action::StartTimer(timer, after) => {
                 self.timer_generation += 1;
                 let generation = self.timer_generation;
                 let tx = self.tx.clone();
+                let fired = timer.clone();
                 let handle = tokio::spawn(async move {
                     tokio::time::sleep(after).await;
-                    let _ = tx.send(Input::Timeout(timer, generation));
+                    let _ = tx.send(Input::Timeout(fired, generation));
                 });
                 if let Some((_, old)) = self.timers.insert(timer, (generation, handle)) {
                     old.abort();
@@ -923,6 +1007,7 @@ impl Actor {
             audio,
             video,
             estimate,
+            turn_bridges,
         } = peer::build(&ctx, peer, generation).await?;
         self.shared.media.add_peer(
             peer,
@@ -935,13 +1020,14 @@ impl Actor {
             peer.to_owned(),
             PeerEntry {
                 generation,
-                offerer: offer,
+                making_offer: false,
                 pc: Arc::clone(&pc),
                 remote_description_set: false,
                 pending_candidates: Vec::new(),
                 connected: false,
                 audio,
                 video,
+                _turn_bridges: turn_bridges,
             },
         );
         if offer {
@@ -983,4 +1069,18 @@ impl Actor {
             }
         }
     }
+}
+
+/// A description that rolls our unanswered offer back.
+fn rollback() -> RTCSessionDescription {
+    let mut desc = RTCSessionDescription::default();
+    desc.sdp_type = RTCSdpType::Rollback;
+    desc
+}
+
+/// The DTLS fingerprint an SDP announces: a new one means the peer built a new connection.
+fn sdp_fingerprint(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("a=fingerprint:"))
 }

@@ -2,6 +2,7 @@
 
 use super::Input;
 use super::media_io::{Estimate, FeedbackForApp, MediaIo, OutTrack, PublishingEstimator};
+use super::turn_tcp::TcpTurnBridge;
 use crate::error::{CoreError, webrtc_err};
 use crate::media::MediaKind;
 use crate::stats::StatsRecorder;
@@ -61,9 +62,13 @@ impl Default for IceTuning {
             // docs/benchmarks.md (200 ms: median 258 ms join -> first media; 25 ms: 78 ms).
             check_interval: Duration::from_millis(25),
             max_binding_requests: 56,
-            disconnected_timeout: Duration::from_secs(3),
-            failed_timeout: Duration::from_secs(25),
-            keepalive_interval: Duration::from_secs(1),
+            // Trouble shows after 2 s of silence ("reconnecting", recovery starts 1 s later).
+            disconnected_timeout: Duration::from_secs(2),
+            // Never give the old path up on our own: while the signalling path is down too it is
+            // the only way back, and ICE keeps checking it every `keepalive_interval`, so a path
+            // that returns is back within half a second. The call's own deadline (120 s) ends it.
+            failed_timeout: Duration::from_secs(150),
+            keepalive_interval: Duration::from_millis(500),
         }
     }
 }
@@ -132,6 +137,57 @@ pub(crate) struct BuiltPeer {
     pub(crate) audio: Option<LocalTrack>,
     pub(crate) video: Option<LocalTrack>,
     pub(crate) estimate: Arc<Estimate>,
+    /// TURN-over-TCP bridges this connection's ICE servers point at; they live as long as it.
+    pub(crate) turn_bridges: Vec<TcpTurnBridge>,
+}
+
+/// The ticket's ICE servers as the stack gets them. `turn:…?transport=tcp` URLs, which
+/// webrtc-rs cannot use itself, are served through a [`TcpTurnBridge`] each.
+async fn ice_servers_for_stack(servers: &[IceServer]) -> (Vec<RTCIceServer>, Vec<TcpTurnBridge>) {
+    let mut bridges = Vec::new();
+    let mut out = Vec::new();
+    for server in servers {
+        let mut urls = Vec::new();
+        for url in &server.urls {
+            match turn_tcp_target(url) {
+                Some(target) => match TcpTurnBridge::start(target).await {
+                    Ok(bridge) => {
+                        urls.push(format!("turn:{}?transport=udp", bridge.local_addr()));
+                        bridges.push(bridge);
+                    }
+                    Err(e) => log::warn!("cannot start the TURN-over-TCP bridge: {e}"),
+                },
+                None => urls.push(url.clone()),
+            }
+        }
+        out.push(RTCIceServer {
+            urls,
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        });
+    }
+    (out, bridges)
+}
+
+/// `host:port` of a `turn:host[:port]?transport=tcp` URL (RFC 7065), else `None`.
+fn turn_tcp_target(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("turn:")?;
+    let (hostport, query) = rest.split_once('?')?;
+    let tcp = query
+        .split('&')
+        .any(|kv| kv.eq_ignore_ascii_case("transport=tcp"));
+    if !tcp || hostport.is_empty() {
+        return None;
+    }
+    let has_port = match hostport.rfind(']') {
+        Some(end) => hostport[end..].contains(':'),
+        None => hostport.contains(':'),
+    };
+    Some(if has_port {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:3478")
+    })
 }
 
 /// Creates the peer connection for `peer`; events are tagged with `generation`.
@@ -201,17 +257,12 @@ pub(crate) async fn build(
             Some(ctx.ice.keepalive_interval),
         )
         .with_host_acceptance_min_wait(Some(Duration::ZERO))
+        // An ICE restart binds new sockets on the interfaces that exist then (a new address
+        // after a network change) instead of reusing the old ones.
+        .with_discard_local_candidates_during_ice_restart(true)
         .build();
 
-    let ice_servers = ctx
-        .ice_servers
-        .iter()
-        .map(|s| RTCIceServer {
-            urls: s.urls.clone(),
-            username: s.username.clone().unwrap_or_default(),
-            credential: s.credential.clone().unwrap_or_default(),
-        })
-        .collect();
+    let (ice_servers, turn_bridges) = ice_servers_for_stack(&ctx.ice_servers).await;
     let config = RTCConfigurationBuilder::new()
         .with_ice_servers(ice_servers)
         .build();
@@ -241,6 +292,7 @@ pub(crate) async fn build(
             audio,
             video,
             estimate,
+            turn_bridges,
         }),
         Err(e) => {
             // Dropping a connection does not stop its driver: close it.
@@ -393,5 +445,32 @@ impl PeerConnectionEventHandler for Handler {
                 }));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::turn_tcp_target;
+
+    #[test]
+    fn tcp_turn_urls_are_recognised() {
+        let t = |u: &str| turn_tcp_target(u);
+        assert_eq!(
+            t("turn:10.0.0.1:3478?transport=tcp").as_deref(),
+            Some("10.0.0.1:3478")
+        );
+        assert_eq!(
+            t("turn:turn.example.dk?transport=tcp").as_deref(),
+            Some("turn.example.dk:3478")
+        );
+        assert_eq!(t("turn:[::1]?transport=tcp").as_deref(), Some("[::1]:3478"));
+        assert_eq!(
+            t("turn:[::1]:5349?transport=tcp").as_deref(),
+            Some("[::1]:5349")
+        );
+        assert_eq!(t("turn:10.0.0.1:3478?transport=udp"), None);
+        assert_eq!(t("turn:10.0.0.1:3478"), None);
+        assert_eq!(t("turns:10.0.0.1:5349?transport=tcp"), None);
+        assert_eq!(t("stun:10.0.0.1:3478"), None);
     }
 }

@@ -13,17 +13,31 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 /// How long connect + hello + welcome may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A probe (see [`SignallingHandle::probe`]) unanswered this long means the socket is dead.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// What the actor asks of the socket task.
+enum Command {
+    Send(ClientMessage),
+    Probe,
+}
 
 /// The engine's side of a socket task.
 pub(crate) struct SignallingHandle {
-    tx: mpsc::UnboundedSender<ClientMessage>,
+    tx: mpsc::UnboundedSender<Command>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl SignallingHandle {
     /// Queues a message for sending. Returns false if the socket task is gone.
     pub(crate) fn send(&self, msg: ClientMessage) -> bool {
-        self.tx.send(msg).is_ok()
+        self.tx.send(Command::Send(msg)).is_ok()
+    }
+
+    /// Sends a ping now. Any message from the server within [`PROBE_TIMEOUT`] reports
+    /// `Input::SignallingAlive`; silence closes the socket (`Input::SignallingClosed`).
+    pub(crate) fn probe(&self) {
+        let _ = self.tx.send(Command::Probe);
     }
 
     /// Closes gracefully: queued messages (e.g. `leave`) are flushed, then a close frame.
@@ -70,7 +84,7 @@ async fn run(
     generation: u64,
     url: &str,
     hello: ClientMessage,
-    mut outbound: mpsc::UnboundedReceiver<ClientMessage>,
+    mut outbound: mpsc::UnboundedReceiver<Command>,
     events: &mpsc::UnboundedSender<Input>,
 ) -> Option<CoreError> {
     crate::api::ensure_crypto_provider();
@@ -129,10 +143,31 @@ async fn run(
     let mut ping_id: u64 = 0;
     let mut last_heard = Instant::now();
     let dead_after = keepalive * 2;
+    // Set while a probe waits for an answer.
+    let mut probe_deadline: Option<Instant> = None;
     let ended = loop {
+        let probe_expired = async {
+            match probe_deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
+            _ = probe_expired => {
+                return Some(CoreError::Network("probe unanswered: signalling socket is dead".into()));
+            }
             out = outbound.recv() => match out {
-                Some(msg) => {
+                Some(Command::Probe) => {
+                    if probe_deadline.is_none() {
+                        probe_deadline = Some(Instant::now() + PROBE_TIMEOUT);
+                    }
+                    ping_id += 1;
+                    let ping = ClientMessage::Ping { id: ping_id };
+                    if let Err(e) = ws.send(Message::text(to_json(&ping))).await {
+                        return Some(CoreError::Network(format!("probe: {e}")));
+                    }
+                }
+                Some(Command::Send(msg)) => {
                     let leaving = matches!(msg, ClientMessage::Leave);
                     if let Err(e) = ws.send(Message::text(to_json(&msg))).await {
                         return Some(CoreError::Network(format!("send: {e}")));
@@ -150,6 +185,11 @@ async fn run(
                     Some(Ok(m)) => m,
                 };
                 last_heard = Instant::now();
+                if probe_deadline.take().is_some()
+                    && events.send(Input::SignallingAlive(generation)).is_err()
+                {
+                    return None;
+                }
                 match parse(msg) {
                     Parsed::Message(ServerMessage::Pong { .. }) | Parsed::Skip => {}
                     // After `welcome` only `meeting_closed` is final; any other fatal error
