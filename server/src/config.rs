@@ -44,6 +44,8 @@ pub struct ServerConfig {
     pub lookup_refill_secs: f64,
     /// ICE servers copied into every ticket. Default empty.
     pub ice_servers: Vec<IceServer>,
+    /// TURN relays; every ticket gets fresh time-limited credentials for them. Default none.
+    pub turn: Option<crate::TurnConfig>,
     /// Clock for meeting and token expiry. Default [`Clock::system`].
     pub clock: Clock,
 }
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
             lookup_burst: 10,
             lookup_refill_secs: 2.0,
             ice_servers: Vec::new(),
+            turn: None,
             clock: Clock::system(),
         }
     }
@@ -81,6 +84,7 @@ impl fmt::Debug for ServerConfig {
             .field("lookup_burst", &self.lookup_burst)
             .field("lookup_refill_secs", &self.lookup_refill_secs)
             .field("ice_servers", &self.ice_servers)
+            .field("turn", &self.turn)
             .field("clock", &self.clock)
             .finish()
     }
@@ -130,6 +134,9 @@ impl ServerConfig {
         }
         if let Some(url) = &self.public_url {
             public_urls(url)?;
+        }
+        if let Some(turn) = &self.turn {
+            turn.validate().map_err(ServerError::Config)?;
         }
         Ok(())
     }

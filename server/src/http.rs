@@ -42,6 +42,8 @@ pub(crate) struct AppState {
     pub(crate) default_ttl_minutes: u32,
     pub(crate) token_ttl_secs: u64,
     pub(crate) ice_servers: Vec<IceServer>,
+    /// TURN relays: fresh credentials go into every ticket.
+    pub(crate) turn: Option<crate::turn::TurnConfig>,
     pub(crate) signalling_url: String,
     /// Base URL clients see (the join links on the caseworker page point below it).
     pub(crate) base_url: String,
@@ -66,9 +68,18 @@ impl AppState {
             signalling_url: self.signalling_url.clone(),
             join_token: token,
             token_expires_at: expires_at,
-            ice_servers: self.ice_servers.clone(),
+            ice_servers: self.ice_servers_now(now),
             pairing_token: None,
         })
+    }
+
+    /// The static ICE servers plus, with TURN configured, freshly minted TURN credentials.
+    fn ice_servers_now(&self, now: i64) -> Vec<IceServer> {
+        let mut servers = self.ice_servers.clone();
+        if let Some(turn) = &self.turn {
+            servers.push(turn.mint(u64::try_from(now).unwrap_or(0)));
+        }
+        servers
     }
 
     /// Ends or expires an open meeting: stores it and closes every socket of the meeting.

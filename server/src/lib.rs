@@ -19,6 +19,7 @@ mod http;
 mod ids;
 mod rate_limit;
 mod signalling;
+mod turn;
 mod web;
 
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub use clock::Clock;
 pub use config::{MAX_MEETING_TTL_MINUTES, MIN_MEETING_TTL_MINUTES, ServerConfig};
 pub use db::DbError;
 pub use error::ServerError;
+pub use turn::{TURN_TTL_RANGE, TurnConfig};
 
 use crate::auth::StaffToken;
 use crate::db::Db;
@@ -96,6 +98,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         default_ttl_minutes: config.meeting_ttl_minutes,
         token_ttl_secs: config.token_ttl_secs,
         ice_servers: config.ice_servers.clone(),
+        turn: config.turn.clone(),
         signalling_url,
         base_url: base_url.clone(),
         cancel: cancel.clone(),

@@ -65,6 +65,17 @@ struct Args {
     /// STUN server URL for tickets, e.g. stun:stun.example.dk:3478 (repeatable).
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
+    /// TURN server URL for tickets, e.g. turn:turn.example.dk:3478?transport=udp and
+    /// turn:turn.example.dk:3478?transport=tcp (repeatable). Needs a TURN secret.
+    #[arg(long = "turn-url", value_name = "URL")]
+    turn_urls: Vec<String>,
+    /// File holding coturn's static-auth-secret (or set SAMTALE_TURN_SECRET). Never passed on the
+    /// command line, where other users could read it.
+    #[arg(long, value_name = "PATH")]
+    turn_secret_file: Option<std::path::PathBuf>,
+    /// Lifetime of the TURN credentials in each ticket, in seconds.
+    #[arg(long, default_value_t = 86_400)]
+    turn_ttl_secs: u64,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -104,6 +115,36 @@ fn staff_token(args: &Args) -> Result<Option<String>, String> {
         .filter(|t| !t.is_empty()))
 }
 
+const TURN_SECRET_ENV: &str = "SAMTALE_TURN_SECRET";
+
+/// The TURN configuration from the flags, if any.
+fn turn_config(args: &Args) -> Result<Option<samtale_server::TurnConfig>, String> {
+    if args.turn_urls.is_empty() {
+        if args.turn_secret_file.is_some() {
+            return Err("--turn-secret-file given without --turn-url".into());
+        }
+        return Ok(None);
+    }
+    let secret = match &args.turn_secret_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read --turn-secret-file {}: {e}", path.display()))?,
+        None => std::env::var(TURN_SECRET_ENV).map_err(|_| {
+            format!(
+                "--turn-url needs a secret: pass --turn-secret-file <PATH> or set {TURN_SECRET_ENV}"
+            )
+        })?,
+    };
+    let secret = secret.trim().to_owned();
+    if secret.is_empty() {
+        return Err("the TURN secret is empty".into());
+    }
+    Ok(Some(samtale_server::TurnConfig {
+        urls: args.turn_urls.iter().map(|u| u.trim().to_owned()).collect(),
+        secret,
+        ttl_secs: args.turn_ttl_secs,
+    }))
+}
+
 fn stun_server(url: &str) -> IceServer {
     let url = url.trim();
     let url = if url.starts_with("stun:") || url.starts_with("stuns:") {
@@ -135,6 +176,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let turn = match turn_config(&args) {
+        Ok(turn) => turn,
+        Err(e) => {
+            eprintln!("samtale-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(args.log_format);
 
     let config = ServerConfig {
@@ -149,6 +197,7 @@ async fn main() -> ExitCode {
         lookup_burst: args.lookup_burst,
         lookup_refill_secs: args.lookup_refill_secs,
         ice_servers: args.stun.iter().map(|u| stun_server(u)).collect(),
+        turn,
         ..ServerConfig::default()
     };
     if config.public_url.is_none() && config.listen.ip().is_unspecified() {

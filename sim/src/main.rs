@@ -255,6 +255,84 @@ fn trace(call: &Call, who: &'static str, rep: &Reporter) -> samtale_core::Subscr
     call.subscribe(move |s| rep.state(who, s))
 }
 
+/// Reports the first decoded picture after a gap of more than half a second ("video resumed",
+/// with the gap), so tests and benchmarks can time recoveries.
+fn report_video_gaps(call: &Call, who: &'static str, rep: &Reporter) -> samtale_core::Subscription {
+    const GAP: Duration = Duration::from_millis(500);
+    let rep = rep.clone();
+    let last = std::sync::Mutex::new(None::<std::time::Instant>);
+    call.subscribe_video(move |_| {
+        let now = std::time::Instant::now();
+        let mut last = last.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(before) = *last
+            && now - before > GAP
+        {
+            let gap_ms = (now - before).as_millis() as u64;
+            rep.event(who, "video resumed", json!({ "gap_ms": gap_ms }));
+        }
+        *last = Some(now);
+    })
+}
+
+/// On Unix, SIGUSR1 tells the call the network changed (what a phone's platform reports on a
+/// Wi-Fi/cellular switch): `kill -USR1 <pid>`. Never returns.
+async fn network_changes(call: &Call, who: &'static str, rep: &Reporter) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut usr1) = signal(SignalKind::user_defined1()) {
+            while usr1.recv().await.is_some() {
+                rep.event(who, "network changed", json!({}));
+                call.network_changed();
+            }
+        }
+    }
+    let _ = (call, who, rep);
+    std::future::pending::<()>().await
+}
+
+/// Network (TCP/UDP) sockets this process still has open and Tokio tasks still alive, once the
+/// call is closed: both should drop to zero within a few seconds (tests check that nothing
+/// leaks). Unix sockets (Tokio's signal pipe) do not count.
+async fn leftovers() -> (usize, usize) {
+    let count = || {
+        let mut inet = std::collections::HashSet::new();
+        for table in ["tcp", "tcp6", "udp", "udp6"] {
+            let text =
+                std::fs::read_to_string(format!("/proc/self/net/{table}")).unwrap_or_default();
+            inet.extend(
+                text.lines()
+                    .skip(1)
+                    .filter_map(|l| l.split_whitespace().nth(9).map(str::to_owned)),
+            );
+        }
+        let sockets = std::fs::read_dir("/proc/self/fd")
+            .map(|dir| {
+                dir.filter_map(Result::ok)
+                    .filter_map(|e| std::fs::read_link(e.path()).ok())
+                    .filter_map(|t| {
+                        let t = t.to_string_lossy().into_owned();
+                        Some(t.strip_prefix("socket:[")?.strip_suffix(']')?.to_owned())
+                    })
+                    .filter(|inode| inet.contains(inode))
+                    .count()
+            })
+            .unwrap_or(0);
+        let tasks = tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks();
+        (sockets, tasks)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = count();
+        if now == (0, 0) || std::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn is_up(s: &CallState) -> bool {
     matches!(s, CallState::Waiting | CallState::InCall)
 }
@@ -543,6 +621,7 @@ async fn stay(
 ) -> i32 {
     let devices = Devices::attach(&call, options);
     let _trace = trace(&call, who, rep);
+    let _gaps = report_video_gaps(&call, who, rep);
     let s = call.wait_for(Duration::from_secs(60), is_up).await;
     if !is_up(&s) {
         return finish_failed(rep, who, &s);
@@ -559,6 +638,7 @@ async fn stay(
             tokio::time::sleep(Duration::from_secs(seconds)).await;
         }
     };
+    let network_changes = network_changes(&call, who, rep);
     // In JSON mode, a line a second about what is being received (tests watch it, e.g. for the
     // other side muting its microphone).
     let ticks = async {
@@ -586,6 +666,7 @@ async fn stay(
         _ = until_end => {}
         _ = limit => {}
         _ = ticks => {}
+        _ = network_changes => {}
     }
     let stats = call.stats();
     let media_json = media_summary(&call, &devices);
@@ -599,9 +680,12 @@ async fn stay(
     call.closed().await;
     let final_state = call.state();
     if rep.json() {
+        let (sockets, tasks) = leftovers().await;
         println!(
             "{}",
-            json!({"event": "summary", "who": who, "stats": stats, "media": media_json, "state": final_state.name()})
+            json!({"event": "summary", "who": who, "stats": stats, "media": media_json,
+                   "state": final_state.name(),
+                   "leftover": {"sockets": sockets, "tasks": tasks}})
         );
     } else {
         println!();

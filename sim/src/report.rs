@@ -34,7 +34,13 @@ impl Reporter {
     pub fn event(&self, who: &str, event: &str, detail: serde_json::Value) {
         let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
         if self.json {
-            let mut line = json!({"t_ms": self.t_ms(), "who": who, "event": event});
+            // Wall-clock time too, so a test can line events of several processes up.
+            let unix_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            let mut line =
+                json!({"t_ms": self.t_ms(), "unix_ms": unix_ms, "who": who, "event": event});
             if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), detail) {
                 obj.extend(extra);
             }

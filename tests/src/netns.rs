@@ -169,6 +169,187 @@ impl NetLab {
         }
     }
 
+    /// Pulls (or plugs back) host `i`'s cable at the switch: nothing passes its bridge port in
+    /// either direction, and its own sends still succeed, as on a real dead path (ebtables on
+    /// the bridge port).
+    pub fn unplug(&self, i: usize, unplugged: bool) {
+        self.port_rules(i, unplugged, &[]);
+    }
+
+    /// Blocks (or unblocks) every UDP packet to and from host `i` at its bridge port, as a
+    /// firewall that only lets TCP through does.
+    pub fn block_udp(&self, i: usize, blocked: bool) {
+        self.port_rules(i, blocked, &["-p", "IPv4", "--ip-proto", "udp"]);
+    }
+
+    fn port_rules(&self, i: usize, add: bool, matching: &[&str]) {
+        let port = format!("sv{}{i}", self.id);
+        let op = if add { "-A" } else { "-D" };
+        for (chain, dir) in [
+            ("FORWARD", "-i"),
+            ("FORWARD", "-o"),
+            ("INPUT", "-i"),
+            ("OUTPUT", "-o"),
+        ] {
+            let mut args = vec!["ebtables", op, chain, dir, port.as_str()];
+            args.extend_from_slice(matching);
+            args.extend_from_slice(&["-j", "DROP"]);
+            if let Err(e) = run(&args) {
+                panic!("cannot change the rules of host {i}'s port (is ebtables installed?): {e}");
+            }
+        }
+    }
+
+    /// Gives host `i` a new address (`alt_ip(i)`) and removes its old one, as a phone that
+    /// moves to another network does. Returns the new address.
+    pub fn move_host(&self, i: usize) -> String {
+        let ns = self.ns(i);
+        let new = self.alt_ip(i);
+        // Without promotion, deleting the primary address deletes the new one with it.
+        let promote = [
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.eth0.promote_secondaries=1",
+        ];
+        if let Err(e) = run(&promote) {
+            panic!("cannot prepare host {i}'s address change: {e}");
+        }
+        for args in [
+            [
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{new}/24"),
+                "dev",
+                "eth0",
+            ],
+            [
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "del",
+                &format!("{}/24", self.ip(i)),
+                "dev",
+                "eth0",
+            ],
+        ] {
+            if let Err(e) = run(&args) {
+                panic!("cannot move host {i}: {e}");
+            }
+        }
+        new
+    }
+
+    /// Gives host `i` its original address back (after [`NetLab::move_host`]).
+    pub fn move_host_back(&self, i: usize) -> String {
+        let ns = self.ns(i);
+        let old = self.ip(i);
+        let promote = [
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "sysctl",
+            "-qw",
+            "net.ipv4.conf.eth0.promote_secondaries=1",
+        ];
+        if let Err(e) = run(&promote) {
+            panic!("cannot prepare host {i}'s address change: {e}");
+        }
+        for args in [
+            [
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "add",
+                &format!("{old}/24"),
+                "dev",
+                "eth0",
+            ],
+            [
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ip",
+                "addr",
+                "del",
+                &format!("{}/24", self.alt_ip(i)),
+                "dev",
+                "eth0",
+            ],
+        ] {
+            if let Err(e) = run(&args) {
+                panic!("cannot move host {i} back: {e}");
+            }
+        }
+        old
+    }
+
+    /// Delays (`delay_ms` ± `jitter_ms`, normal, never reordered) and drops (`loss_pct` %) what
+    /// leaves host `i`, in userspace through NFQUEUE (`bench/impair.py`, Python standard library
+    /// only) because kernels without `sch_netem` cannot do it in `tc`. Ends when dropped.
+    pub fn impair(&self, i: usize, delay_ms: u32, jitter_ms: u32, loss_pct: f64) -> Impairment {
+        let ns = self.ns(i);
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../bench/impair.py");
+        let ready = std::env::temp_dir().join(format!("samtale-impair-{}-{i}.ready", self.id));
+        let _ = std::fs::remove_file(&ready);
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns, "python3", script, "--queue", "0"])
+            .args([
+                "--delay-ms",
+                &delay_ms.to_string(),
+                "--jitter-ms",
+                &jitter_ms.to_string(),
+            ])
+            .args(["--loss-pct", &loss_pct.to_string()])
+            .arg("--ready-file")
+            .arg(&ready)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start bench/impair.py (python3): {e}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !ready.exists() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("bench/impair.py ended at start: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "bench/impair.py did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = std::fs::remove_file(&ready);
+        // Only now divert the traffic: without a listener queued packets would be dropped.
+        let rule = ["-o", "eth0", "-j", "NFQUEUE", "--queue-num", "0"];
+        let mut args = vec!["ip", "netns", "exec", &ns, "iptables", "-A", "OUTPUT"];
+        args.extend_from_slice(&rule);
+        if let Err(e) = run(&args) {
+            let _ = child.kill();
+            panic!("cannot divert host {i}'s traffic: {e}");
+        }
+        Impairment { ns, child }
+    }
+
+    /// The address [`NetLab::move_host`] gives host `i`.
+    pub fn alt_ip(&self, i: usize) -> String {
+        format!("10.213.{}.{}", self.subnet, 100 + i)
+    }
+
     /// Removes every impairment of host `i`.
     pub fn clear(&self, i: usize) {
         let ns = self.ns(i);
@@ -191,9 +372,53 @@ impl NetLab {
     }
 }
 
+/// A running [`NetLab::impair`]; dropping it restores the path.
+pub struct Impairment {
+    ns: String,
+    child: std::process::Child,
+}
+
+impl Drop for Impairment {
+    fn drop(&mut self) {
+        let _ = run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.ns,
+            "iptables",
+            "-D",
+            "OUTPUT",
+            "-o",
+            "eth0",
+            "-j",
+            "NFQUEUE",
+            "--queue-num",
+            "0",
+        ]);
+        // SIGTERM: it releases what it still holds, then exits.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for NetLab {
     fn drop(&mut self) {
         for i in 0..self.hosts {
+            // Rules on the bridge ports live in the root namespace: remove ours.
+            let port = format!("sv{}{i}", self.id);
+            for chain in ["FORWARD", "INPUT", "OUTPUT"] {
+                if let Ok(out) = Command::new("ebtables").args(["-L", chain]).output() {
+                    for rule in String::from_utf8_lossy(&out.stdout).lines() {
+                        if rule.contains(&port) {
+                            let mut args = vec!["ebtables", "-D", chain];
+                            args.extend(rule.split_whitespace());
+                            let _ = run(&args);
+                        }
+                    }
+                }
+            }
             let _ = run(&["ip", "netns", "del", &self.ns(i)]);
         }
         let _ = run(&["ip", "link", "del", &self.bridge()]);

@@ -25,6 +25,9 @@ const QUEUE: usize = 256;
 /// A client socket silent this long is forgotten (its TCP connection closed).
 const IDLE: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// After a failed connection, a client's datagrams are dropped this long (no connect storm while
+/// the TURN server is down; ICE retries anyway).
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 /// Largest TURN frame: a 16-bit length plus header.
 const MAX_FRAME: usize = 4 + 65_535 + 3;
 
@@ -58,6 +61,7 @@ impl TcpTurnBridge {
 
 async fn run(socket: Arc<UdpSocket>, server: String) {
     let mut clients: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
+    let mut failed: HashMap<SocketAddr, tokio::time::Instant> = HashMap::new();
     // Owned here: aborting the bridge drops the set, which aborts every connection task.
     let mut tasks = JoinSet::new();
     let mut buf = vec![0u8; 65_536];
@@ -73,6 +77,9 @@ async fn run(socket: Arc<UdpSocket>, server: String) {
                 };
                 let datagram = buf[..n].to_vec();
                 let alive = clients.get(&from).is_some_and(|tx| !tx.is_closed());
+                if !alive && failed.get(&from).is_some_and(|until| *until > tokio::time::Instant::now()) {
+                    continue;
+                }
                 if !alive {
                     let (tx, rx) = mpsc::channel(QUEUE);
                     tasks.spawn(client(Arc::clone(&socket), server.clone(), from, rx));
@@ -84,29 +91,34 @@ async fn run(socket: Arc<UdpSocket>, server: String) {
                     log::debug!("TURN/TCP bridge queue full: datagram dropped");
                 }
             }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {
+            Some(ended) = tasks.join_next(), if !tasks.is_empty() => {
+                if let Ok(Err(from)) = ended {
+                    failed.insert(from, tokio::time::Instant::now() + RETRY_AFTER);
+                }
                 clients.retain(|_, tx| !tx.is_closed());
+                let now = tokio::time::Instant::now();
+                failed.retain(|_, until| *until > now);
             }
         }
     }
 }
 
-/// One client socket's TCP connection to the TURN server.
+/// One client socket's TCP connection to the TURN server. `Err(peer)` if it could not be made.
 async fn client(
     socket: Arc<UdpSocket>,
     server: String,
     peer: SocketAddr,
     mut rx: mpsc::Receiver<Vec<u8>>,
-) {
+) -> Result<(), SocketAddr> {
     let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&server)).await {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => {
-            log::info!("TURN over TCP: cannot connect: {e}");
-            return;
+            log::debug!("TURN over TCP: cannot connect: {e}");
+            return Err(peer);
         }
         Err(_) => {
-            log::info!("TURN over TCP: connect timed out");
-            return;
+            log::debug!("TURN over TCP: connect timed out");
+            return Err(peer);
         }
     };
     let _ = stream.set_nodelay(true);
@@ -116,17 +128,17 @@ async fn client(
     loop {
         tokio::select! {
             out = tokio::time::timeout(IDLE, rx.recv()) => {
-                let Ok(Some(datagram)) = out else { return };
+                let Ok(Some(datagram)) = out else { return Ok(()) };
                 let padding = padding_for(&datagram);
                 if write.write_all(&datagram).await.is_err()
                     || (padding > 0 && write.write_all(&[0u8; 3][..padding]).await.is_err())
                 {
-                    return;
+                    return Ok(());
                 }
             }
             read_result = read.read(&mut chunk) => {
                 let n = match read_result {
-                    Ok(0) | Err(_) => return,
+                    Ok(0) | Err(_) => return Ok(()),
                     Ok(n) => n,
                 };
                 inbound.extend_from_slice(&chunk[..n]);
@@ -139,7 +151,7 @@ async fn client(
                         Frame::Partial => break,
                         Frame::Invalid => {
                             log::info!("TURN over TCP: the server sent something that is not TURN");
-                            return;
+                            return Ok(());
                         }
                     }
                 }
