@@ -207,7 +207,8 @@ impl Samtale {
     }
 
     /// The platform saw the network change (Wi-Fi to cellular, a new address): the core
-    /// replaces its signalling connection at once instead of waiting for a time-out.
+    /// replaces its signalling connection at once and restarts ICE on new sockets instead of
+    /// waiting for time-outs. Call it from the platform's network callback.
     pub fn network_changed(&self) {
         if let Some(c) = lock(&self.current).as_ref() {
             c.call.network_changed();

@@ -27,6 +27,12 @@ pub struct CallStats {
     pub bytes_received: u64,
     /// Signalling sockets opened after the first one.
     pub signalling_reconnects: u64,
+    /// ICE restarts this side offered (media recovery, network changes).
+    pub ice_restarts: u64,
+    /// Peer connections rebuilt to recover media (full renegotiations, either side's).
+    pub renegotiations: u64,
+    /// Offers that crossed one of ours (glare), settled by participant id.
+    pub offer_collisions: u64,
     /// Packets received per remote participant (audio, video).
     pub per_peer: BTreeMap<String, (u64, u64)>,
 }
@@ -44,6 +50,9 @@ pub struct StatsRecorder {
     video_received: AtomicU64,
     bytes_received: AtomicU64,
     reconnects: AtomicU64,
+    ice_restarts: AtomicU64,
+    renegotiations: AtomicU64,
+    collisions: AtomicU64,
     per_peer: Mutex<BTreeMap<String, (u64, u64)>>,
 }
 
@@ -76,6 +85,9 @@ impl StatsRecorder {
             video_received: AtomicU64::new(0),
             bytes_received: AtomicU64::new(0),
             reconnects: AtomicU64::new(0),
+            ice_restarts: AtomicU64::new(0),
+            renegotiations: AtomicU64::new(0),
+            collisions: AtomicU64::new(0),
             per_peer: Mutex::new(BTreeMap::new()),
         }
     }
@@ -91,6 +103,21 @@ impl StatsRecorder {
             self.reconnects.fetch_add(1, Ordering::Relaxed);
         }
         mark(&self.signalling, self.origin);
+    }
+
+    /// We offered an ICE restart.
+    pub fn ice_restarted(&self) {
+        self.ice_restarts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A peer connection was rebuilt to recover media.
+    pub fn renegotiated(&self) {
+        self.renegotiations.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An offer crossed ours.
+    pub fn offer_collision(&self) {
+        self.collisions.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Media connected with some peer.
@@ -132,6 +159,9 @@ impl StatsRecorder {
             video_packets_received: self.video_received.load(Ordering::Relaxed),
             bytes_received: self.bytes_received.load(Ordering::Relaxed),
             signalling_reconnects: self.reconnects.load(Ordering::Relaxed),
+            ice_restarts: self.ice_restarts.load(Ordering::Relaxed),
+            renegotiations: self.renegotiations.load(Ordering::Relaxed),
+            offer_collisions: self.collisions.load(Ordering::Relaxed),
             per_peer: self
                 .per_peer
                 .lock()

@@ -109,12 +109,12 @@ mod tests {
         };
         let a = config.mint(1_000_000);
         let b = config.mint(1_000_000);
-        let user = a.username.clone().unwrap();
-        let (expiry, id) = user.split_once(':').unwrap();
+        let user = a.username.clone().expect("test");
+        let (expiry, id) = user.split_once(':').expect("test");
         assert_eq!(expiry, "1000600");
         assert_eq!(id.len(), 16);
         assert_ne!(a.username, b.username, "a fresh id per ticket");
-        assert_eq!(a.credential.unwrap(), credential("s3cret", &user));
+        assert_eq!(a.credential.expect("test"), credential("s3cret", &user));
         assert!(!format!("{config:?}").contains("s3cret"));
     }
 

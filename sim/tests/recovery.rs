@@ -42,7 +42,7 @@ impl Sim {
             while let Ok(Some(line)) = reader.next_line().await {
                 let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
                 let n = {
-                    let mut all = sink.lock().unwrap();
+                    let mut all = sink.lock().expect("lines");
                     all.push(v);
                     all.len()
                 };
@@ -58,7 +58,7 @@ impl Sim {
     }
 
     fn lines(&self) -> Vec<Value> {
-        self.lines.lock().unwrap().clone()
+        self.lines.lock().expect("lines").clone()
     }
 
     /// Waits (at most `limit`) for a line after the first `from` lines that matches `pred`.
@@ -83,7 +83,7 @@ impl Sim {
     }
 
     fn count(&self) -> usize {
-        self.lines.lock().unwrap().len()
+        self.lines.lock().expect("lines").len()
     }
 
     fn state_now(&self) -> String {

@@ -575,3 +575,55 @@ async fn a_newcomer_reaches_a_participant_whose_socket_was_down() {
         call.closed().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_restarting_at_once_settle_the_glare_and_media_resumes() {
+    let server = TestServer::start().await;
+    let w = watched_call(&server).await;
+    let staff_before = media_keeps_flowing(&w.staff, &Default::default(), 10, "staff media").await;
+    // Both platforms report a network change at the same moment: both sides restart ICE and
+    // their offers cross. One rolls back and answers; nobody deadlocks.
+    w.citizen.network_changed();
+    w.staff.network_changed();
+    for call in [&w.citizen, &w.staff] {
+        wait_stats(call, LONG, "an ICE restart offered", |s| {
+            s.ice_restarts >= 1
+        })
+        .await;
+    }
+    media_keeps_flowing(
+        &w.citizen,
+        &w.before,
+        25,
+        "citizen media after the restarts",
+    )
+    .await;
+    let collisions = w.citizen.stats().offer_collisions + w.staff.stats().offer_collisions;
+    assert!(
+        collisions >= 1,
+        "the restarts did not cross: no glare tested"
+    );
+    media_keeps_flowing(
+        &w.staff,
+        &staff_before,
+        25,
+        "staff media after the restarts",
+    )
+    .await;
+    // Pictures are decoded again on both sides after the restarts.
+    for call in [&w.citizen, &w.staff] {
+        let decoded = call.media_stats().video.frames_decoded;
+        let deadline = std::time::Instant::now() + LONG;
+        while call.media_stats().video.frames_decoded < decoded + 10 {
+            assert!(std::time::Instant::now() < deadline, "no new pictures");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(call.state(), CallState::InCall);
+        // Settled by ICE restarts on the existing connections, not by new ones.
+        assert_eq!(call.stats().renegotiations, 0, "{:?}", call.stats());
+    }
+    for call in [&w.citizen, &w.staff] {
+        call.leave();
+        call.closed().await;
+    }
+}

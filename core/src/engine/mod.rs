@@ -341,7 +341,8 @@ impl Call {
 
     /// The platform says the network changed (Wi-Fi to cellular, a new address): the signalling
     /// socket is replaced at once (resuming the seat) instead of waiting for its keep-alive to
-    /// time out. (Restarting ICE on the media path comes with the reconnection work.)
+    /// time out, and as soon as it is up ICE is restarted with every peer on new sockets bound
+    /// to the interfaces that exist now (see the recovery ladder in docs/architecture.md).
     pub fn network_changed(&self) {
         let _ = self.handle.tx.send(Input::NetworkChanged);
     }
@@ -683,6 +684,7 @@ impl Actor {
             .is_some_and(|c| sdp_fingerprint(&c.sdp) != sdp_fingerprint(sdp));
         let mut fresh = renegotiated;
         if !renegotiated && making_offer {
+            self.shared.stats.offer_collision();
             let polite = self
                 .seat
                 .as_ref()
@@ -702,6 +704,7 @@ impl Actor {
         if fresh {
             if renegotiated {
                 log::info!("the peer built a new connection: so do we");
+                self.shared.stats.renegotiated();
             }
             if let Err(e) = self.create_peer(from, false).await {
                 log::warn!("could not set up a peer connection ({})", e.kind());
@@ -730,6 +733,7 @@ impl Actor {
         }
         let options = RTCOfferOptions { ice_restart: true };
         let offer = pc.create_offer(Some(options)).await.map_err(webrtc_err)?;
+        self.shared.stats.ice_restarted();
         if let Some(e) = self.peers.get_mut(peer) {
             // Candidates for the new generation come after the answer.
             e.remote_description_set = false;
@@ -892,6 +896,10 @@ impl Actor {
             }
             Action::OpenSignalling { resume } => self.open_signalling(resume),
             Action::CreatePeer { peer, offer } => {
+                if self.peers.contains_key(&peer) {
+                    // A connection we already had: the recovery ladder's last resort.
+                    self.shared.stats.renegotiated();
+                }
                 if let Err(e) = self.create_peer(&peer, offer).await {
                     log::warn!("could not set up a peer connection ({})", e.kind());
                     self.close_peer(&peer);

@@ -237,34 +237,39 @@ mod tests {
     #[tokio::test]
     async fn datagrams_cross_a_tcp_connection_and_come_back() {
         // A fake TURN server that echoes every frame it gets, padding included.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let server = listener.local_addr().unwrap().to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("test");
+        let server = listener.local_addr().expect("test").to_string();
         tokio::spawn(async move {
-            let (mut stream, _) = listener.accept().await.unwrap();
+            let (mut stream, _) = listener.accept().await.expect("test");
             let mut buf = vec![0u8; 4096];
             loop {
-                let n = stream.read(&mut buf).await.unwrap();
+                let n = stream.read(&mut buf).await.expect("test");
                 if n == 0 {
                     return;
                 }
-                stream.write_all(&buf[..n]).await.unwrap();
+                stream.write_all(&buf[..n]).await.expect("test");
             }
         });
-        let bridge = TcpTurnBridge::start(server).await.unwrap();
-        let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let bridge = TcpTurnBridge::start(server).await.expect("test");
+        let client = UdpSocket::bind("127.0.0.1:0").await.expect("test");
         let channel_data = [0x40u8, 0x01, 0x00, 0x03, 7, 8, 9];
         client
             .send_to(&channel_data, bridge.local_addr())
             .await
-            .unwrap();
+            .expect("test");
         let mut stun = vec![0x01, 0x01, 0x00, 0x00];
         stun.extend_from_slice(&[0x21, 0x12, 0xA4, 0x42]);
         stun.extend_from_slice(&[5u8; 12]);
-        client.send_to(&stun, bridge.local_addr()).await.unwrap();
+        client
+            .send_to(&stun, bridge.local_addr())
+            .await
+            .expect("test");
         let mut buf = [0u8; 64];
-        let (n, _) = client.recv_from(&mut buf).await.unwrap();
+        let (n, _) = client.recv_from(&mut buf).await.expect("test");
         assert_eq!(&buf[..n], &channel_data);
-        let (n, _) = client.recv_from(&mut buf).await.unwrap();
+        let (n, _) = client.recv_from(&mut buf).await.expect("test");
         assert_eq!(&buf[..n], &stun[..]);
     }
 }
