@@ -124,6 +124,8 @@ pub enum Event {
     NetworkChanged,
     /// The server answered our probe: the signalling path works right now.
     SignallingConfirmed,
+    /// The peer answered our offer.
+    AnswerReceived(PeerId),
     /// The meeting ended.
     MeetingEnded(EndReason),
     /// The user left.
@@ -175,6 +177,9 @@ pub struct FsmTiming {
     pub retry_initial: Duration,
     /// Largest signalling retry delay.
     pub retry_max: Duration,
+    /// Largest signalling retry delay while the call shows "reconnecting": a returning network
+    /// must be noticed quickly.
+    pub retry_max_reconnecting: Duration,
     /// Relative jitter applied to retry delays (0.25 = ±25 %).
     pub retry_jitter: f64,
     /// Give up if the first connection takes longer than this.
@@ -183,8 +188,12 @@ pub struct FsmTiming {
     pub reconnect_deadline: Duration,
     /// A peer connection that has not connected this long after it was made starts recovery.
     pub peer_connect_timeout: Duration,
-    /// Media with a peer has been down this long: start recovering. Until then the old path
-    /// may come back by itself (ICE keeps checking it).
+    /// Media with a peer has been down this long: probe our signalling socket (a dead one is
+    /// replaced at once, so that we are reachable when the network returns).
+    pub probe_after: Duration,
+    /// Media with a peer has been down this long: start recovering it (ICE restart). Until then
+    /// the old path may come back by itself (ICE keeps checking it), which a restart would end.
+    /// A side that was offline itself restarts as soon as its signalling is back instead.
     pub recovery_delay: Duration,
     /// Time given to one recovery step before the next; doubles per step, capped at
     /// `recovery_step_max`, with `retry_jitter`.
@@ -200,11 +209,13 @@ impl Default for FsmTiming {
         Self {
             retry_initial: Duration::from_millis(100),
             retry_max: Duration::from_secs(4),
+            retry_max_reconnecting: Duration::from_secs(1),
             retry_jitter: 0.25,
             connect_deadline: Duration::from_secs(30),
             reconnect_deadline: Duration::from_secs(120),
             peer_connect_timeout: Duration::from_secs(10),
-            recovery_delay: Duration::from_secs(1),
+            probe_after: Duration::from_secs(1),
+            recovery_delay: Duration::from_secs(4),
             recovery_step: Duration::from_secs(4),
             recovery_step_max: Duration::from_secs(16),
             ice_restarts_per_renegotiation: 2,
@@ -241,6 +252,11 @@ struct PeerLink {
     /// The network changed: restart even if media still seems to flow (its sockets may be
     /// bound to an address that is going away).
     network_changed: bool,
+    /// Our last recovery offer is unanswered (the peer may be offline, or it was lost): the next
+    /// step re-offers instead of escalating.
+    awaiting_answer: bool,
+    /// The early signalling probe after a media loss was done.
+    probed: bool,
 }
 
 /// The call state machine. See the module docs.
@@ -414,7 +430,13 @@ impl CallFsm {
                             self.add_peer(peer, false, out);
                         }
                     }
-                    // The welcome proves the path to the server works: recover media now.
+                    // We were unreachable ourselves: whatever the peers sent us meanwhile may be
+                    // lost, and the welcome proves our path works. Recover media now.
+                    for link in self.peers.values_mut() {
+                        if link.was_up && !link.media_up {
+                            link.wants_restart = true;
+                        }
+                    }
                     self.take_recovery_steps(out);
                 }
             }
@@ -439,11 +461,28 @@ impl CallFsm {
                     out.push(Action::OpenSignalling { resume: true });
                 }
             }
+            (Phase::Active, E::AnswerReceived(peer)) => {
+                if let Some(link) = self.peers.get_mut(&peer) {
+                    link.awaiting_answer = false;
+                }
+            }
             (Phase::Active, E::Timeout(Timer::PeerRecovery(peer))) => {
                 let Some(link) = self.peers.get_mut(&peer) else {
                     return;
                 };
                 if link.media_up {
+                    return;
+                }
+                if !link.probed {
+                    // Early probe only: a dead socket of ours is replaced while the old path
+                    // gets its chance to come back.
+                    link.probed = true;
+                    if self.link == Link::Up && !self.probe_outstanding {
+                        self.probe_outstanding = true;
+                        out.push(Action::ProbeSignalling);
+                    }
+                    let rest = self.timing.recovery_delay.saturating_sub(self.timing.probe_after);
+                    out.push(Action::StartTimer(Timer::PeerRecovery(peer), rest));
                     return;
                 }
                 link.wants_restart = true;
@@ -501,6 +540,8 @@ impl CallFsm {
                     link.was_up = true;
                     link.attempts = 0;
                     link.wants_restart = false;
+                    link.awaiting_answer = false;
+                    link.probed = false;
                     out.push(Action::CancelTimer(Timer::PeerRecovery(peer)));
                 }
             }
@@ -509,9 +550,10 @@ impl CallFsm {
                     && link.media_up
                 {
                     link.media_up = false;
+                    link.probed = false;
                     out.push(Action::StartTimer(
                         Timer::PeerRecovery(peer),
-                        self.timing.recovery_delay,
+                        self.timing.probe_after,
                     ));
                 }
             }
@@ -571,14 +613,22 @@ impl CallFsm {
             if link.wants_restart && (!link.media_up || link.network_changed) {
                 link.wants_restart = false;
                 link.network_changed = false;
-                link.attempts = link.attempts.saturating_add(1);
-                steps.push((peer.clone(), link.attempts));
+                // An unanswered offer says nothing about the path: offer again, same rung.
+                let reoffer = link.awaiting_answer;
+                if !reoffer {
+                    link.attempts = link.attempts.saturating_add(1);
+                }
+                link.awaiting_answer = true;
+                steps.push((peer.clone(), link.attempts, reoffer));
             }
         }
-        for (peer, attempts) in steps {
+        for (peer, attempts, reoffer) in steps {
             let next = self.recovery_step(attempts);
             out.push(Action::StartTimer(Timer::PeerRecovery(peer.clone()), next));
-            if attempts % every == 0 {
+            if reoffer {
+                log::info!("media recovery: offer again (step {attempts} unanswered)");
+                out.push(Action::RestartIce(peer));
+            } else if attempts % every == 0 {
                 log::info!("media recovery: new connection (step {attempts})");
                 out.push(Action::CreatePeer { peer, offer: true });
             } else {
@@ -611,7 +661,11 @@ impl CallFsm {
             .timing
             .retry_initial
             .saturating_mul(1u32 << self.retry_attempt.min(16))
-            .min(self.timing.retry_max);
+            .min(if self.state() == CallState::Reconnecting {
+                self.timing.retry_max_reconnecting
+            } else {
+                self.timing.retry_max
+            });
         base.mul_f64(self.jitter_factor())
     }
 
@@ -961,52 +1015,80 @@ mod tests {
         actions.iter().filter(|a| pred(a)).count()
     }
 
-    #[test]
-    fn recovery_ladder_probes_then_restarts_ice_then_renegotiates() {
-        let mut h = joined_with_peer();
-        h.send(Event::MediaDisconnected("p1".into()));
-        assert_eq!(h.state(), CallState::Reconnecting);
-        // The old path gets `recovery_delay` to come back by itself.
-        assert!(h.advance(Duration::from_millis(900)).is_empty());
-        let fired = h.advance(Duration::from_millis(200));
-        assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
-        // No ICE restart before the server has answered: an offer could be lost.
-        assert!(!fired.iter().any(|a| matches!(a, Action::RestartIce(_))));
-        let steps = h.send(Event::SignallingConfirmed);
-        assert!(
-            steps.contains(&Action::RestartIce("p1".into())),
-            "{steps:?}"
-        );
-        // Second step after ~4 s (jittered), third (a new connection) after ~8 s more.
-        let mut restarts = 1;
-        let mut renegotiations = 0;
-        let mut probes_at = Vec::new();
-        for _ in 0..40 {
+    /// Advances in 500 ms ticks for `secs`, answering every probe; with `answer`, the peer
+    /// answers every recovery offer. Returns (ICE restarts, new connections).
+    fn run_ladder(h: &mut Harness, secs: u64, answer: bool) -> (usize, usize) {
+        let (mut restarts, mut renegotiations) = (0, 0);
+        for _ in 0..secs * 2 {
             let fired = h.advance(Duration::from_millis(500));
             if fired.contains(&Action::ProbeSignalling) {
-                probes_at.push(h.now);
                 let steps = h.send(Event::SignallingConfirmed);
                 restarts += count(&steps, |a| matches!(a, Action::RestartIce(_)));
                 renegotiations += count(&steps, |a| {
                     matches!(a, Action::CreatePeer { offer: true, .. })
                 });
+                if answer && !steps.is_empty() {
+                    h.send(Event::AnswerReceived("p1".into()));
+                }
             }
         }
-        assert_eq!(
-            (restarts, renegotiations),
-            (2, 1),
-            "probes at {probes_at:?}"
-        );
-        let first_gap = probes_at[1] - probes_at[0];
-        assert!(
-            first_gap >= Duration::from_secs(5),
-            "steps double: {probes_at:?}"
-        );
+        (restarts, renegotiations)
+    }
+
+    #[test]
+    fn recovery_ladder_probes_then_restarts_ice_then_renegotiates() {
+        let mut h = joined_with_peer();
+        h.send(Event::MediaDisconnected("p1".into()));
+        assert_eq!(h.state(), CallState::Reconnecting);
+        assert!(h.advance(Duration::from_millis(900)).is_empty());
+        // After 1 s: a probe of our own signalling only; the old path keeps its chance.
+        let fired = h.advance(Duration::from_millis(200));
+        assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
+        let steps = h.send(Event::SignallingConfirmed);
+        assert!(steps.is_empty(), "{steps:?}");
+        // After 4 s: probe again, and on the answer, an ICE restart.
+        let fired = h.advance(Duration::from_millis(2_800));
+        assert!(!fired.contains(&Action::ProbeSignalling), "{fired:?}");
+        let fired = h.advance(Duration::from_millis(200));
+        assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
+        let steps = h.send(Event::SignallingConfirmed);
+        assert!(steps.contains(&Action::RestartIce("p1".into())), "{steps:?}");
+        // The peer never answers (offline): offers again, never escalates.
+        let (restarts, renegotiations) = run_ladder(&mut h, 30, false);
+        assert!(restarts >= 2 && renegotiations == 0, "{restarts} {renegotiations}");
+        // The peer answers but ICE still fails: ICE restart, then a new connection.
+        h.send(Event::AnswerReceived("p1".into()));
+        let (restarts, renegotiations) = run_ladder(&mut h, 60, true);
+        assert!(restarts >= 2 && renegotiations >= 1, "{restarts} {renegotiations}");
         // Media back: the ladder stops.
         h.send(Event::MediaConnected("p1".into()));
         assert_eq!(h.state(), CallState::InCall);
         assert!(!h.timers.contains_key(&Timer::PeerRecovery("p1".into())));
         assert!(!h.timers.contains_key(&Timer::ReconnectDeadline));
+    }
+
+    #[test]
+    fn a_side_that_was_offline_restarts_as_soon_as_it_is_back() {
+        let mut h = joined_with_peer();
+        h.send(Event::MediaDisconnected("p1".into()));
+        h.advance(Duration::from_millis(1_100));
+        // The probe goes unanswered: the socket is dead.
+        h.send(down());
+        for _ in 0..40 {
+            let fired = h.advance(Duration::from_millis(500));
+            assert!(!fired.iter().any(|a| matches!(a, Action::RestartIce(_))));
+            if fired.contains(&Action::OpenSignalling { resume: true }) {
+                h.send(down());
+                // Retries stay frequent while reconnecting (cap 1 s, jittered).
+                let at = h.timers[&Timer::SignallingRetry];
+                assert!(at - h.now <= Duration::from_millis(1_250), "{:?}", at - h.now);
+            }
+        }
+        let actions = h.send(Event::SignallingUp {
+            resumed: true,
+            peers: vec!["p1".into()],
+        });
+        assert!(actions.contains(&Action::RestartIce("p1".into())), "{actions:?}");
     }
 
     #[test]
@@ -1085,11 +1167,11 @@ mod tests {
         assert!(h.advance(Duration::from_millis(9_900)).is_empty());
         let fired = h.advance(Duration::from_millis(200));
         assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
+        h.send(Event::SignallingConfirmed);
+        let fired = h.advance(Duration::from_secs(3));
+        assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
         let steps = h.send(Event::SignallingConfirmed);
-        assert!(
-            steps.contains(&Action::RestartIce("p1".into())),
-            "{steps:?}"
-        );
+        assert!(steps.contains(&Action::RestartIce("p1".into())), "{steps:?}");
     }
 
     #[test]

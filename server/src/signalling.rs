@@ -527,6 +527,7 @@ impl Hub {
         let Some(index) = room.position(to) else {
             return Err(UnknownPeer);
         };
+        let is_offer = matches!(payload, SignalPayload::Offer { .. });
         let msg = ServerMessage::Signal {
             from: from.participant_id.clone(),
             payload,
@@ -534,6 +535,14 @@ impl Hub {
         match &mut room.seats[index].link {
             Link::Connected(conn) => conn.push(Outgoing::Msg(msg)),
             Link::Grace { queue, .. } => {
+                if is_offer {
+                    // A new offer replaces everything the sender queued before it (older
+                    // offers of a restart that was retried, their candidates): delivering
+                    // those on resume would only restart the connection again and again.
+                    queue.retain(|queued| {
+                        !matches!(queued, ServerMessage::Signal { from: f, .. } if *f == from.participant_id)
+                    });
+                }
                 if queue.len() < MAX_QUEUED_SIGNALS {
                     queue.push_back(msg);
                 } else {

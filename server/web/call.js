@@ -93,6 +93,12 @@ function preferCodecs(pc) {
 }
 
 /** What the page sees of a remote participant. */
+/** The DTLS fingerprint an SDP announces (a new one means a new connection). */
+function sdpFingerprint(sdp) {
+  const line = String(sdp).split(/\r?\n/).find((l) => l.startsWith('a=fingerprint:'));
+  return line ? line.trim() : null;
+}
+
 export class PeerView {
   constructor(participantId, role) {
     this.participantId = participantId;
@@ -545,15 +551,19 @@ export class Call extends EventTarget {
     }
     switch (payload.kind) {
       case 'offer': {
-        if (link.offerer && !link.remoteDescriptionSet) {
-          // Glare: both sides offered. The smaller participant id is polite: it drops its own
-          // offer, builds a new connection and answers. The other ignores the incoming offer.
+        // Same DTLS fingerprint as the connection we have: the peer restarts ICE on it (new
+        // network, recovery) and we answer on it. A new fingerprint: the peer built a new
+        // connection, so do we.
+        const current = link.pc.currentRemoteDescription;
+        const sameConnection = !!current && sdpFingerprint(current.sdp) === sdpFingerprint(payload.sdp);
+        if (link.pc.signalingState === 'have-local-offer') {
+          // Glare: both sides offered. The smaller participant id is polite: it takes the
+          // peer's offer (setRemoteDescription rolls its own back) or, on a connection that
+          // never connected, starts over. The other ignores the incoming offer.
           const polite = this.participantId !== null && this.participantId < from;
           if (!polite) return;
-          link = this._addPeer(from, link.view.role, false);
-        } else if (link.remoteDescriptionSet || link.pc.signalingState !== 'stable') {
-          // Nobody renegotiates in protocol v1: a second offer means the peer built a new
-          // connection (e.g. after a failure on its side). Answer it on a new connection too.
+          if (!sameConnection) link = this._addPeer(from, link.view.role, false);
+        } else if (!sameConnection && (link.remoteDescriptionSet || link.pc.signalingState !== 'stable')) {
           link = this._addPeer(from, link.view.role, false);
         }
         const pc = link.pc;

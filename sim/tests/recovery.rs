@@ -616,7 +616,13 @@ async fn sample(sim: &mut Sim, from: usize, back_ms: u64) -> Sample {
             event_is(v, "video resumed")
         })
         .await
-        .unwrap_or_else(|| panic!("{}: pictures did not come back", sim.name));
+        .unwrap_or_else(|| {
+            panic!(
+                "{}: pictures did not come back; lines: {:?}",
+                sim.name,
+                sim.lines().iter().skip(from).collect::<Vec<_>>()
+            )
+        });
     let at = resumed["unix_ms"].as_u64().unwrap_or(0);
     // Let the state settle, then add up the time spent in "reconnecting".
     let _ = sim
@@ -638,6 +644,11 @@ async fn sample(sim: &mut Sim, from: usize, back_ms: u64) -> Sample {
             _ => {}
         }
     }
+    eprintln!(
+        "{}: picture {} ms after the network was back, reconnecting shown {reconnecting_ms} ms",
+        sim.name,
+        at.saturating_sub(back_ms)
+    );
     Sample {
         to_picture_ms: at.saturating_sub(back_ms),
         reconnecting_ms,
@@ -679,6 +690,7 @@ async fn bench_recovery() {
     for secs in [3u64, 10, 30] {
         let mut samples = Vec::new();
         for _ in 0..reps {
+            eprintln!("cable pulled {secs} s");
             let marks = m.marks();
             m.lab.unplug(CITIZEN, true);
             tokio::time::sleep(Duration::from_secs(secs)).await;

@@ -17,7 +17,7 @@
 // Environment:
 //   SAMTALE_INTEROP_SYNTHETIC=1   the core still sends synthetic, undecodable payloads: only
 //                                 require packets to arrive, not frames or audio to decode
-//   SAMTALE_INTEROP_SECONDS=N     how long the emulator stays in each call (default 5)
+//   SAMTALE_INTEROP_SECONDS=N     how long the emulator stays in each call (default 8)
 //   SAMTALE_BIN_DIR=DIR           where samtale-server and samtale-sim are (default target/release)
 //   SAMTALE_CHROMIUM=PATH         the browser (default /usr/bin/chromium)
 // A screenshot, the report and the server log go to web/test-output/.
@@ -42,7 +42,7 @@ import {
 } from './lib.mjs';
 
 const SYNTHETIC = process.env.SAMTALE_INTEROP_SYNTHETIC === '1';
-const SECONDS = Math.max(2, Number(process.env.SAMTALE_INTEROP_SECONDS || 5));
+const SECONDS = Math.max(2, Number(process.env.SAMTALE_INTEROP_SECONDS || 8));
 
 const failures = [];
 const report = { synthetic: SYNTHETIC, seconds: SECONDS, phases: {} };
@@ -144,6 +144,28 @@ async function runPhase(name, { page, sim, role, browserOffers, outDir, started 
     );
   }
 
+  // 2b. The core's network changes mid-call (SIGUSR1 = Call::network_changed): it restarts ICE on
+  // the same connection with new sockets; Chromium answers on that connection and keeps going.
+  if (peer && sim.running) {
+    const progress = (p) => {
+      const v = (p && p.inbound_video) || {};
+      return (SYNTHETIC ? v.packetsReceived : v.framesDecoded) || 0;
+    };
+    const before = progress(await sample());
+    sim.proc.kill('SIGUSR1');
+    try {
+      await waitFor(
+        `${name}: Chromium keeps ${SYNTHETIC ? 'receiving' : 'decoding'} after the core's ICE restart`,
+        async () => sim.jsonLines().some((l) => l.event === 'network changed') && progress(await sample()) >= before + 30,
+        { timeoutMs: 15_000, everyMs: 100, abort: simAbort },
+      );
+      phase.ice_restart = { progress_before: before, progress_after: progress(peer) };
+      log(`${name}: ICE restart by the core: Chromium went on (${before} -> ${progress(peer)})`);
+    } catch (e) {
+      check(false, e.message);
+    }
+  }
+
   // Sample until the emulator leaves, for the final numbers and a screenshot with moving video.
   const shot = join(outDir, `interop-${name}.png`);
   let shotTaken = false;
@@ -194,6 +216,10 @@ async function runPhase(name, { page, sim, role, browserOffers, outDir, started 
   check(sim.exitCode === 0, `${name}: samtale-sim exited with ${sim.exitCode}: ${sim.stderr.trim().slice(-2000)}`);
   if (check(summary !== null, `${name}: samtale-sim printed no summary line`)) {
     const s = summary.stats || {};
+    check(
+      s.ice_restarts >= 1 && s.renegotiations === 0,
+      `${name}: the core restarted ICE ${s.ice_restarts} times and rebuilt ${s.renegotiations} connections (want >= 1 and 0)`,
+    );
     check(
       s.audio_packets_received > 0 && s.video_packets_received > 0,
       `${name}: the core received ${s.audio_packets_received} audio and ${s.video_packets_received} video packets from Chromium`,

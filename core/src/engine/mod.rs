@@ -636,7 +636,13 @@ impl Actor {
         let pc = Arc::clone(&entry.pc);
         let result = match payload {
             SignalPayload::Offer { sdp } => self.on_offer(&from, pc, sdp).await,
-            SignalPayload::Answer { sdp } => self.on_answer(&from, pc, sdp).await,
+            SignalPayload::Answer { sdp } => {
+                let applied = self.on_answer(&from, pc, sdp).await;
+                if applied.is_ok() {
+                    self.feed_boxed(Event::AnswerReceived(from.clone())).await;
+                }
+                applied
+            }
             SignalPayload::Candidate {
                 candidate,
                 sdp_mid,
@@ -679,6 +685,11 @@ impl Actor {
         let pc = Arc::clone(&entry.pc);
         let making_offer = entry.making_offer;
         let current = pc.current_remote_description().await;
+        if current.as_ref().is_some_and(|c| c.sdp == sdp) {
+            // The same offer again (re-sent after glare): already answered.
+            log::debug!("duplicate offer ignored");
+            return false;
+        }
         let renegotiated = current
             .as_ref()
             .is_some_and(|c| sdp_fingerprint(&c.sdp) != sdp_fingerprint(sdp));
@@ -690,7 +701,18 @@ impl Actor {
                 .as_ref()
                 .is_some_and(|seat| seat.participant_id.as_str() < from);
             if !polite {
+                // Keep ours; send it again, since the peer may never have got it (it was
+                // offline, and messages to a dead socket are lost). A peer that did get it
+                // ignores the copy.
                 log::debug!("offer glare: keeping ours, the peer will answer it");
+                if let Some(ours) = pc.pending_local_description().await
+                    && ours.sdp_type == RTCSdpType::Offer
+                {
+                    self.send(ClientMessage::Signal {
+                        to: from.to_owned(),
+                        payload: SignalPayload::Offer { sdp: ours.sdp },
+                    });
+                }
                 return false;
             }
             log::debug!("offer glare: answering the peer's offer instead of ours");

@@ -92,8 +92,12 @@ async fn run(
         .max_message_size(Some(MAX_WS_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_WS_MESSAGE_BYTES));
     let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
-    let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
-    let (mut ws, _) = match tokio::time::timeout_at(deadline, connect).await {
+    let stream = match tcp_connect(url, deadline).await {
+        Ok(stream) => stream,
+        Err(e) => return Some(e),
+    };
+    let handshake = tokio_tungstenite::client_async_tls_with_config(url, stream, Some(config), None);
+    let (mut ws, _) = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(ok)) => ok,
         Ok(Err(e)) => return Some(CoreError::Network(format!("signalling connect: {e}"))),
         Err(_) => return Some(CoreError::Network("signalling connect timed out".into())),
@@ -230,6 +234,53 @@ async fn run(
         Ended::Closed => {
             let _ = timeout(Duration::from_millis(500), ws.close(None)).await;
             None
+        }
+    }
+}
+
+/// A new TCP connection attempt this often while earlier ones are still pending.
+const ATTEMPT_EVERY: Duration = Duration::from_millis(500);
+/// Attempts pending at most at once.
+const MAX_ATTEMPTS: usize = 6;
+
+/// Opens the TCP connection under the WebSocket. Attempts overlap: a new one starts every
+/// [`ATTEMPT_EVERY`] while earlier ones are still pending, and the first to connect wins. A
+/// lost SYN is otherwise only repeated after 1, 3, 7... s, so a network that returns during an
+/// outage would be noticed seconds late; a slow network still gets the whole `deadline`.
+async fn tcp_connect(url: &str, deadline: Instant) -> Result<tokio::net::TcpStream, CoreError> {
+    let parsed =
+        url::Url::parse(url).map_err(|e| CoreError::Protocol(format!("signalling URL: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| CoreError::Protocol("signalling URL without a host".into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_owned();
+    let port = parsed
+        .port_or_known_default()
+        .ok_or_else(|| CoreError::Protocol("signalling URL without a port".into()))?;
+    let mut pending = futures_util::stream::FuturesUnordered::new();
+    let mut next = tokio::time::interval(ATTEMPT_EVERY);
+    let mut last_error = None;
+    loop {
+        tokio::select! {
+            _ = next.tick(), if pending.len() < MAX_ATTEMPTS => {
+                let host = host.clone();
+                pending.push(async move { tokio::net::TcpStream::connect((host.as_str(), port)).await });
+            }
+            Some(result) = pending.next(), if !pending.is_empty() => match result {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Err(e) => last_error = Some(e),
+            },
+            _ = tokio::time::sleep_until(deadline) => {
+                return Err(CoreError::Network(match last_error {
+                    Some(e) => format!("signalling connect: {e}"),
+                    None => "signalling connect timed out".into(),
+                }));
+            }
         }
     }
 }
