@@ -481,7 +481,10 @@ impl CallFsm {
                         self.probe_outstanding = true;
                         out.push(Action::ProbeSignalling);
                     }
-                    let rest = self.timing.recovery_delay.saturating_sub(self.timing.probe_after);
+                    let rest = self
+                        .timing
+                        .recovery_delay
+                        .saturating_sub(self.timing.probe_after);
                     out.push(Action::StartTimer(Timer::PeerRecovery(peer), rest));
                     return;
                 }
@@ -1052,14 +1055,23 @@ mod tests {
         let fired = h.advance(Duration::from_millis(200));
         assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
         let steps = h.send(Event::SignallingConfirmed);
-        assert!(steps.contains(&Action::RestartIce("p1".into())), "{steps:?}");
+        assert!(
+            steps.contains(&Action::RestartIce("p1".into())),
+            "{steps:?}"
+        );
         // The peer never answers (offline): offers again, never escalates.
         let (restarts, renegotiations) = run_ladder(&mut h, 30, false);
-        assert!(restarts >= 2 && renegotiations == 0, "{restarts} {renegotiations}");
+        assert!(
+            restarts >= 2 && renegotiations == 0,
+            "{restarts} {renegotiations}"
+        );
         // The peer answers but ICE still fails: ICE restart, then a new connection.
         h.send(Event::AnswerReceived("p1".into()));
         let (restarts, renegotiations) = run_ladder(&mut h, 60, true);
-        assert!(restarts >= 2 && renegotiations >= 1, "{restarts} {renegotiations}");
+        assert!(
+            restarts >= 2 && renegotiations >= 1,
+            "{restarts} {renegotiations}"
+        );
         // Media back: the ladder stops.
         h.send(Event::MediaConnected("p1".into()));
         assert_eq!(h.state(), CallState::InCall);
@@ -1081,14 +1093,21 @@ mod tests {
                 h.send(down());
                 // Retries stay frequent while reconnecting (cap 1 s, jittered).
                 let at = h.timers[&Timer::SignallingRetry];
-                assert!(at - h.now <= Duration::from_millis(1_250), "{:?}", at - h.now);
+                assert!(
+                    at - h.now <= Duration::from_millis(1_250),
+                    "{:?}",
+                    at - h.now
+                );
             }
         }
         let actions = h.send(Event::SignallingUp {
             resumed: true,
             peers: vec!["p1".into()],
         });
-        assert!(actions.contains(&Action::RestartIce("p1".into())), "{actions:?}");
+        assert!(
+            actions.contains(&Action::RestartIce("p1".into())),
+            "{actions:?}"
+        );
     }
 
     #[test]
@@ -1171,7 +1190,10 @@ mod tests {
         let fired = h.advance(Duration::from_secs(3));
         assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
         let steps = h.send(Event::SignallingConfirmed);
-        assert!(steps.contains(&Action::RestartIce("p1".into())), "{steps:?}");
+        assert!(
+            steps.contains(&Action::RestartIce("p1".into())),
+            "{steps:?}"
+        );
     }
 
     #[test]

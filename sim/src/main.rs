@@ -114,7 +114,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     // The core logs through the `log` facade; RUST_LOG=samtale_core=debug shows it on stderr.
     // Core log lines never contain codes, tokens or names.
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off")).init();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("off"))
+        .format_timestamp_millis()
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -255,10 +257,10 @@ fn trace(call: &Call, who: &'static str, rep: &Reporter) -> samtale_core::Subscr
     call.subscribe(move |s| rep.state(who, s))
 }
 
-/// Reports the first decoded picture after a gap of more than half a second ("video resumed",
-/// with the gap), so tests and benchmarks can time recoveries.
+/// Reports the first decoded picture after a gap of more than 200 ms ("video resumed", with
+/// `gap_ms`; three frame times at 15 fps), so tests and benchmarks can time recoveries.
 fn report_video_gaps(call: &Call, who: &'static str, rep: &Reporter) -> samtale_core::Subscription {
-    const GAP: Duration = Duration::from_millis(500);
+    const GAP: Duration = Duration::from_millis(200);
     let rep = rep.clone();
     let last = std::sync::Mutex::new(None::<std::time::Instant>);
     call.subscribe_video(move |_| {
@@ -657,6 +659,7 @@ async fn stay(
                         "audible_frames": d.audible_frames,
                         "audio_decoded_frames": m.audio.decoded_frames,
                         "video_frames_decoded": m.video.frames_decoded,
+                        "ice_restarts": call.stats().ice_restarts,
                     }),
                 );
             }

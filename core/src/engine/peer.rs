@@ -51,6 +51,14 @@ pub struct IceTuning {
     pub failed_timeout: Duration,
     /// Keep-alive interval while idle.
     pub keepalive_interval: Duration,
+    /// How long the controlling side waits for a better pair before nominating a working pair
+    /// with a peer-reflexive, server-reflexive or relay candidate (host pairs: at once). The
+    /// nomination is final, so a relay is given time to be beaten by a direct path.
+    pub prflx_wait: Duration,
+    /// See `prflx_wait`.
+    pub srflx_wait: Duration,
+    /// See `prflx_wait`.
+    pub relay_wait: Duration,
 }
 
 impl Default for IceTuning {
@@ -66,9 +74,15 @@ impl Default for IceTuning {
             disconnected_timeout: Duration::from_secs(2),
             // Never give the old path up on our own: while the signalling path is down too it is
             // the only way back, and ICE keeps checking it every `keepalive_interval`, so a path
-            // that returns is back within half a second. The call's own deadline (120 s) ends it.
+            // that returns is back within a quarter of a second. The call's own deadline (120 s) ends it.
             failed_timeout: Duration::from_secs(150),
-            keepalive_interval: Duration::from_millis(500),
+            keepalive_interval: Duration::from_millis(250),
+            // webrtc-rs defaults: 1000, 500 and 2000 ms. After an ICE restart the peer's checks
+            // often arrive before its candidates (a peer-reflexive pair): 1 s of every restart
+            // was this wait (measured: new address -> picture 1045 ms, 25 ms without it).
+            prflx_wait: Duration::from_millis(100),
+            srflx_wait: Duration::from_millis(200),
+            relay_wait: Duration::from_millis(1000),
         }
     }
 }
@@ -257,6 +271,9 @@ pub(crate) async fn build(
             Some(ctx.ice.keepalive_interval),
         )
         .with_host_acceptance_min_wait(Some(Duration::ZERO))
+        .with_prflx_acceptance_min_wait(Some(ctx.ice.prflx_wait))
+        .with_srflx_acceptance_min_wait(Some(ctx.ice.srflx_wait))
+        .with_relay_acceptance_min_wait(Some(ctx.ice.relay_wait))
         // An ICE restart binds new sockets on the interfaces that exist then (a new address
         // after a network change) instead of reusing the old ones.
         .with_discard_local_candidates_during_ice_restart(true)

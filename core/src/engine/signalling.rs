@@ -96,7 +96,8 @@ async fn run(
         Ok(stream) => stream,
         Err(e) => return Some(e),
     };
-    let handshake = tokio_tungstenite::client_async_tls_with_config(url, stream, Some(config), None);
+    let handshake =
+        tokio_tungstenite::client_async_tls_with_config(url, stream, Some(config), None);
     let (mut ws, _) = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(ok)) => ok,
         Ok(Err(e)) => return Some(CoreError::Network(format!("signalling connect: {e}"))),

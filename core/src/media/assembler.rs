@@ -239,6 +239,12 @@ impl Assembler {
                     if !later {
                         break;
                     }
+                    if let Some(key) = self.complete_keyframe_after(start) {
+                        // A whole keyframe is already here (after an outage, or a requested
+                        // one): nothing before it is needed, so do not wait for retransmissions.
+                        self.skip_to(key);
+                        continue;
+                    }
                     let since = *self.gap_since.get_or_insert(now);
                     if now.saturating_duration_since(since) < NACK_WAIT {
                         break;
@@ -319,6 +325,40 @@ impl Assembler {
             timestamp,
             keyframe,
         });
+    }
+
+    /// The first sequence number after `start` that begins a complete keyframe, if any.
+    fn complete_keyframe_after(&self, start: u64) -> Option<u64> {
+        let mut previous_ts = None;
+        for (&seq, p) in self.packets.range(start + 1..) {
+            let begins_frame = starts_nal(&p.payload)
+                && (previous_ts != Some(p.ts) || !self.packets.contains_key(&(seq - 1)));
+            previous_ts = Some(p.ts);
+            if !begins_frame {
+                continue;
+            }
+            if let Some(end) = self.complete_frame(seq)
+                && (seq..=end).any(|s| {
+                    self.packets
+                        .get(&s)
+                        .is_some_and(|p| nal_types(&p.payload).contains(&5))
+                })
+            {
+                return Some(seq);
+            }
+        }
+        None
+    }
+
+    /// Drops everything before `seq` (counted as one dropped frame) and continues there.
+    fn skip_to(&mut self, seq: u64) {
+        self.gap_since = None;
+        self.stats.dropped += 1;
+        let stale: Vec<u64> = self.packets.range(..seq).map(|(&k, _)| k).collect();
+        for k in stale {
+            self.packets.remove(&k);
+        }
+        self.next_seq = Some(seq);
     }
 
     /// Drops the broken frame at `start` and moves to the next frame that begins cleanly.
@@ -438,6 +478,26 @@ mod tests {
             assert_eq!(annexb.windows(4).filter(|w| *w == START_CODE).count(), 3);
         }
         assert_eq!(a.stats().keyframe_requests, 0);
+    }
+
+    #[test]
+    fn a_complete_keyframe_after_a_gap_is_decoded_at_once() {
+        let t0 = Instant::now();
+        let mut a = Assembler::new();
+        let mut s = Stream { seq: 0, ts: 0 };
+        for (seq, ts, m, p) in s.frame(true) {
+            a.insert(seq, ts, m, p);
+        }
+        assert_eq!(frames(&a.poll(t0)).len(), 1);
+        // An outage: two delta frames lost for good, then the sender's new keyframe.
+        s.frame(false);
+        s.frame(false);
+        for (seq, ts, m, p) in s.frame(true) {
+            a.insert(seq, ts, m, p);
+        }
+        let ev = a.poll(t0 + Duration::from_millis(1));
+        assert_eq!(frames(&ev).len(), 1, "no wait for retransmissions: {ev:?}");
+        assert!(frames(&ev)[0].1);
     }
 
     #[test]
