@@ -508,7 +508,7 @@ async fn with_udp_blocked_the_call_runs_over_turn_tcp_and_survives_a_turn_restar
     let lab = NetLab::create(2);
     let ip = lab.bridge_ip();
     let port = free_port(&ip);
-    let secret = format!("{:032x}", rand_u128());
+    let secret = format!("recovery-{}-{}", std::process::id(), unix_ms());
     let mut turn = Turn::start(&ip, port, &secret).await;
     // The citizen's network lets only TCP through.
     lab.block_udp(CITIZEN, true);
@@ -597,18 +597,6 @@ async fn twenty_percent_loss_and_300_ms_jitter_for_60_seconds() {
     m.assert_media_resumed(back, Duration::from_secs(20), "after loss and jitter")
         .await;
     m.server.shutdown().await;
-}
-
-fn rand_u128() -> u128 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0),
-    );
-    (u128::from(h.finish()) << 64) | u128::from(h.finish().rotate_left(17))
 }
 
 /// Milliseconds since the Unix epoch (the sims print the same clock).

@@ -203,101 +203,28 @@ impl NetLab {
     /// Gives host `i` a new address (`alt_ip(i)`) and removes its old one, as a phone that
     /// moves to another network does. Returns the new address.
     pub fn move_host(&self, i: usize) -> String {
-        let ns = self.ns(i);
-        let new = self.alt_ip(i);
-        // Without promotion, deleting the primary address deletes the new one with it.
-        let promote = [
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.conf.eth0.promote_secondaries=1",
-        ];
-        if let Err(e) = run(&promote) {
-            panic!("cannot prepare host {i}'s address change: {e}");
-        }
-        for args in [
-            [
-                "ip",
-                "netns",
-                "exec",
-                &ns,
-                "ip",
-                "addr",
-                "add",
-                &format!("{new}/24"),
-                "dev",
-                "eth0",
-            ],
-            [
-                "ip",
-                "netns",
-                "exec",
-                &ns,
-                "ip",
-                "addr",
-                "del",
-                &format!("{}/24", self.ip(i)),
-                "dev",
-                "eth0",
-            ],
-        ] {
-            if let Err(e) = run(&args) {
-                panic!("cannot move host {i}: {e}");
-            }
-        }
-        new
+        self.readdress(i, &self.ip(i), &self.alt_ip(i))
     }
 
     /// Gives host `i` its original address back (after [`NetLab::move_host`]).
     pub fn move_host_back(&self, i: usize) -> String {
+        self.readdress(i, &self.alt_ip(i), &self.ip(i))
+    }
+
+    fn readdress(&self, i: usize, old: &str, new: &str) -> String {
         let ns = self.ns(i);
-        let old = self.ip(i);
-        let promote = [
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "sysctl",
-            "-qw",
-            "net.ipv4.conf.eth0.promote_secondaries=1",
-        ];
-        if let Err(e) = run(&promote) {
-            panic!("cannot prepare host {i}'s address change: {e}");
-        }
-        for args in [
-            [
-                "ip",
-                "netns",
-                "exec",
-                &ns,
-                "ip",
-                "addr",
-                "add",
-                &format!("{old}/24"),
-                "dev",
-                "eth0",
-            ],
-            [
-                "ip",
-                "netns",
-                "exec",
-                &ns,
-                "ip",
-                "addr",
-                "del",
-                &format!("{}/24", self.alt_ip(i)),
-                "dev",
-                "eth0",
-            ],
-        ] {
-            if let Err(e) = run(&args) {
-                panic!("cannot move host {i} back: {e}");
+        let inside = |args: &[&str]| {
+            let mut full = vec!["ip", "netns", "exec", ns.as_str()];
+            full.extend_from_slice(args);
+            if let Err(e) = run(&full) {
+                panic!("cannot change host {i}'s address: {e}");
             }
-        }
-        old
+        };
+        // Without promotion, deleting the primary address deletes the new one with it.
+        inside(&["sysctl", "-qw", "net.ipv4.conf.eth0.promote_secondaries=1"]);
+        inside(&["ip", "addr", "add", &format!("{new}/24"), "dev", "eth0"]);
+        inside(&["ip", "addr", "del", &format!("{old}/24"), "dev", "eth0"]);
+        new.to_owned()
     }
 
     /// Delays (`delay_ms` ± `jitter_ms`, normal, never reordered) and drops (`loss_pct` %) what
