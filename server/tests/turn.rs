@@ -60,9 +60,14 @@ async fn coturn() -> Coturn {
     }
 }
 
-/// Whether coturn gives `user`/`password` a relay allocation (coturn's own test client).
-async fn allocates(turn: &Coturn, user: &str, password: &str) -> bool {
-    let out = tokio::process::Command::new("turnutils_uclient")
+/// Whether coturn gives `user`/`password` a relay allocation (coturn's own test client), over
+/// UDP or, with `tcp`, over TCP as for networks that block UDP.
+async fn allocates(turn: &Coturn, user: &str, password: &str, tcp: bool) -> bool {
+    let mut cmd = tokio::process::Command::new("turnutils_uclient");
+    if tcp {
+        cmd.arg("-t");
+    }
+    let out = cmd
         .args(["-y", "-n", "1", "-m", "1", "-l", "100"])
         .args(["-u", user, "-w", password, "-p", &turn.port.to_string()])
         .arg("127.0.0.1")
@@ -117,19 +122,21 @@ async fn minted_credentials_allocate_and_tampered_or_expired_ones_do_not() {
     let now = Clock::system().now_unix();
     assert!((now + 590..=now + 610).contains(&expiry), "{user}");
     assert_eq!(id.len(), 16, "{user}");
+    for tcp in [false, true] {
+        assert!(
+            allocates(&turn, &user, &password, tcp).await,
+            "coturn refused fresh credentials (tcp: {tcp})"
+        );
+    }
     assert!(
-        allocates(&turn, &user, &password).await,
-        "coturn refused fresh credentials"
-    );
-    assert!(
-        !allocates(&turn, &user, &format!("x{password}")).await,
+        !allocates(&turn, &user, &format!("x{password}"), false).await,
         "coturn took a tampered password"
     );
     // Minted two hours ago with a 10-minute lifetime: expired.
     let past = Clock::manual(now - 7_200);
     let (_, old_user, old_password) = credentials(&turn, past).await;
     assert!(
-        !allocates(&turn, &old_user, &old_password).await,
+        !allocates(&turn, &old_user, &old_password, false).await,
         "coturn took expired credentials"
     );
 }
