@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 struct Coturn {
     _child: tokio::process::Child,
     port: u16,
+    /// Its pid file and user database live here, not in /var.
+    _dir: tempfile::TempDir,
 }
 
 const SECRET: &str = "turn-test-shared-secret";
@@ -24,7 +26,13 @@ fn free_port() -> u16 {
 
 async fn coturn() -> Coturn {
     let port = free_port();
+    let dir = tempfile::tempdir().expect("tmp");
     let child = tokio::process::Command::new("turnserver")
+        .arg(format!(
+            "--pidfile={}",
+            dir.path().join("turnserver.pid").display()
+        ))
+        .arg(format!("--userdb={}", dir.path().join("turndb").display()))
         .args([
             "-n",
             "--no-cli",
@@ -57,6 +65,7 @@ async fn coturn() -> Coturn {
     Coturn {
         _child: child,
         port,
+        _dir: dir,
     }
 }
 

@@ -441,6 +441,8 @@ fn unsafe_kill_usr1(pid: i32) -> i32 {
 /// A coturn in the root namespace on the bridge, with the shared-secret REST scheme.
 struct Turn {
     child: Child,
+    /// Its pid file and user database live here, not in /var.
+    _dir: tempfile::TempDir,
     port: u16,
     secret: String,
     ip: String,
@@ -448,7 +450,13 @@ struct Turn {
 
 impl Turn {
     async fn start(ip: &str, port: u16, secret: &str) -> Turn {
+        let dir = tempfile::tempdir().expect("tmp");
         let child = tokio::process::Command::new("turnserver")
+            .arg(format!(
+                "--pidfile={}",
+                dir.path().join("turnserver.pid").display()
+            ))
+            .arg(format!("--userdb={}", dir.path().join("turndb").display()))
             .args([
                 "-n",
                 "--no-cli",
@@ -476,6 +484,7 @@ impl Turn {
         }
         Turn {
             child,
+            _dir: dir,
             port,
             secret: secret.to_owned(),
             ip: ip.to_owned(),
