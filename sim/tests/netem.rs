@@ -11,20 +11,6 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 const TOKEN: &str = "netem-test-staff-token-0123456789abcdef";
 const SIM: &str = env!("CARGO_BIN_EXE_samtale-sim");
 
-async fn server(lab: &NetLab, dir: &tempfile::TempDir) -> samtale_server::RunningServer {
-    let config = samtale_server::ServerConfig {
-        listen: format!("{}:0", lab.bridge_ip()).parse().expect("addr"),
-        db_path: dir
-            .path()
-            .join("samtale.sqlite")
-            .to_string_lossy()
-            .into_owned(),
-        staff_token: TOKEN.to_owned(),
-        ..Default::default()
-    };
-    samtale_server::start(config).await.expect("server")
-}
-
 /// The JSON lines a sim printed, parsed.
 fn lines(out: &[u8]) -> Vec<Value> {
     String::from_utf8_lossy(out)
@@ -110,7 +96,7 @@ fn heard_of_sent(receiver: &Value, sender: &Value) -> (f64, f64) {
 async fn ten_percent_loss_audio_has_no_gap_longer_than_plc_and_video_keeps_decoding() {
     let lab = NetLab::create(2);
     let dir = tempfile::tempdir().expect("tmp");
-    let server = server(&lab, &dir).await;
+    let server = lab.start_server(&dir, TOKEN, None).await;
     for host in 0..2 {
         lab.loss(host, 10.0);
     }
@@ -143,7 +129,7 @@ async fn ten_percent_loss_audio_has_no_gap_longer_than_plc_and_video_keeps_decod
 async fn at_150_kbps_video_pauses_and_audio_stays() {
     let lab = NetLab::create(2);
     let dir = tempfile::tempdir().expect("tmp");
-    let server = server(&lab, &dir).await;
+    let server = lab.start_server(&dir, TOKEN, None).await;
     for host in 0..2 {
         // 150 kbit/s with a 200 ms queue, like a weak mobile uplink.
         lab.rate(host, 150, 200);

@@ -4,6 +4,7 @@
 //! Every test asserts that media resumed after the fault: pictures decoded again on both sides,
 //! not merely a state name. Needs root; `./scripts/test` runs them with `--ignored`.
 
+use samtale_e2e::coturn::Coturn;
 use samtale_e2e::netns::NetLab;
 use serde_json::Value;
 use std::process::Stdio;
@@ -140,35 +141,8 @@ struct Meeting {
 /// Options for a meeting's server.
 #[derive(Default)]
 struct Setup {
-    /// TURN servers (urls, secret) for the tickets.
-    turn: Option<(Vec<String>, String)>,
-}
-
-async fn start_server(
-    lab: &NetLab,
-    dir: &tempfile::TempDir,
-    setup: &Setup,
-    listen: Option<std::net::SocketAddr>,
-) -> samtale_server::RunningServer {
-    let config = samtale_server::ServerConfig {
-        listen: listen.unwrap_or_else(|| format!("{}:0", lab.bridge_ip()).parse().expect("addr")),
-        db_path: dir
-            .path()
-            .join("samtale.sqlite")
-            .to_string_lossy()
-            .into_owned(),
-        staff_token: TOKEN.to_owned(),
-        turn: setup
-            .turn
-            .as_ref()
-            .map(|(urls, secret)| samtale_server::TurnConfig {
-                urls: urls.clone(),
-                secret: secret.clone(),
-                ttl_secs: 3600,
-            }),
-        ..Default::default()
-    };
-    samtale_server::start(config).await.expect("server")
+    /// TURN relays for the tickets.
+    turn: Option<samtale_server::TurnConfig>,
 }
 
 /// A caseworker and a citizen in a call with pictures decoded both ways. Media of both binds to
@@ -180,7 +154,7 @@ async fn meeting(setup: Setup) -> Meeting {
 
 async fn meeting_in(lab: NetLab, setup: Setup) -> Meeting {
     let dir = tempfile::tempdir().expect("tmp");
-    let server = start_server(&lab, &dir, &setup, None).await;
+    let server = lab.start_server(&dir, TOKEN, setup.turn).await;
     let url = server.base_url();
     let mut cmd = lab.command(CASEWORKER, SIM);
     cmd.args(["host", "--server", &url, "--token", TOKEN, "--json"])
@@ -438,91 +412,16 @@ fn unsafe_kill_usr1(pid: i32) -> i32 {
         .unwrap_or(-1)
 }
 
-/// A coturn in the root namespace on the bridge, with the shared-secret REST scheme.
-struct Turn {
-    child: Child,
-    /// Its pid file and user database live here, not in /var.
-    _dir: tempfile::TempDir,
-    port: u16,
-    secret: String,
-    ip: String,
-}
-
-impl Turn {
-    async fn start(ip: &str, port: u16, secret: &str) -> Turn {
-        let dir = tempfile::tempdir().expect("tmp");
-        let child = tokio::process::Command::new("turnserver")
-            .arg(format!(
-                "--pidfile={}",
-                dir.path().join("turnserver.pid").display()
-            ))
-            .arg(format!("--userdb={}", dir.path().join("turndb").display()))
-            .args([
-                "-n",
-                "--no-cli",
-                "--no-tls",
-                "--no-dtls",
-                "--log-file=stdout",
-            ])
-            .arg(format!("--listening-ip={ip}"))
-            .arg(format!("--relay-ip={ip}"))
-            .arg(format!("--listening-port={port}"))
-            .args(["--min-port=49200", "--max-port=49400"])
-            .args(["--use-auth-secret", "--realm=samtale"])
-            .arg(format!("--static-auth-secret={secret}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("turnserver (is coturn installed?)");
-        // Ready when it accepts TCP.
-        let addr = format!("{ip}:{port}");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(&addr).await.is_err() {
-            assert!(Instant::now() < deadline, "coturn did not start");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Turn {
-            child,
-            _dir: dir,
-            port,
-            secret: secret.to_owned(),
-            ip: ip.to_owned(),
-        }
-    }
-
-    fn tcp_url(&self) -> String {
-        format!("turn:{}:{}?transport=tcp", self.ip, self.port)
-    }
-
-    fn udp_url(&self) -> String {
-        format!("turn:{}:{}?transport=udp", self.ip, self.port)
-    }
-
-    async fn stop(&mut self) {
-        let _ = self.child.kill().await;
-    }
-}
-
-fn free_port(ip: &str) -> u16 {
-    std::net::TcpListener::bind(format!("{ip}:0"))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root (network namespaces); ./scripts/test runs it"]
 async fn with_udp_blocked_the_call_runs_over_turn_tcp_and_survives_a_turn_restart() {
     let lab = NetLab::create(2);
-    let ip = lab.bridge_ip();
-    let port = free_port(&ip);
     let secret = format!("recovery-{}-{}", std::process::id(), unix_ms());
-    let mut turn = Turn::start(&ip, port, &secret).await;
+    let mut turn = Coturn::start(&lab.bridge_ip(), &secret).await;
     // The citizen's network lets only TCP through.
     lab.block_udp(CITIZEN, true);
     let setup = Setup {
-        turn: Some((vec![turn.udp_url(), turn.tcp_url()], secret.clone())),
+        turn: Some(turn.config(3600)),
     };
     let mut m = meeting_in(lab, setup).await;
     // Media flows (checked by `meeting`), so it goes through the relay: the only way with UDP
@@ -547,7 +446,7 @@ async fn with_udp_blocked_the_call_runs_over_turn_tcp_and_survives_a_turn_restar
         );
     }
     let back = m.marks();
-    let mut turn = Turn::start(&turn.ip.clone(), turn.port, &turn.secret.clone()).await;
+    let mut turn = Coturn::start_on(turn.ip(), turn.port(), turn.secret()).await;
     m.assert_media_resumed(back, Duration::from_secs(45), "TURN back")
         .await;
     turn.stop().await;

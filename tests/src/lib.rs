@@ -1,6 +1,7 @@
 //! Shared helpers for the end-to-end tests: a real server on loopback (optionally behind a TCP
 //! proxy whose connections a test can cut), real cores, and condition waits with deadlines.
 
+pub mod coturn;
 pub mod netns;
 use samtale_core::api::ApiClient;
 use samtale_core::devices::{DeviceOptions, Devices};
@@ -91,6 +92,8 @@ pub struct TestServerOptions {
     pub lookup_burst: u32,
     /// Clock (manual for expiry tests).
     pub clock: Clock,
+    /// TURN relays for the tickets.
+    pub turn: Option<samtale_server::TurnConfig>,
 }
 
 impl Default for TestServerOptions {
@@ -99,6 +102,7 @@ impl Default for TestServerOptions {
             resume_grace_secs: 30,
             lookup_burst: 100,
             clock: Clock::system(),
+            turn: None,
         }
     }
 }
@@ -151,6 +155,7 @@ impl TestServer {
             resume_grace_secs: opts.resume_grace_secs,
             lookup_burst: opts.lookup_burst,
             clock: opts.clock.clone(),
+            turn: opts.turn.clone(),
             ..Default::default()
         };
         samtale_server::start(config).await.expect("server starts")

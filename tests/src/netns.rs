@@ -291,6 +291,28 @@ impl NetLab {
         let _ = run(&["ip", "netns", "exec", &ns, "iptables", "-F"]);
     }
 
+    /// A server in the test process, on the bridge (reachable from every host), with its
+    /// database in `dir` and, with `turn`, TURN credentials in its tickets.
+    pub async fn start_server(
+        &self,
+        dir: &tempfile::TempDir,
+        staff_token: &str,
+        turn: Option<samtale_server::TurnConfig>,
+    ) -> samtale_server::RunningServer {
+        let config = samtale_server::ServerConfig {
+            listen: format!("{}:0", self.bridge_ip()).parse().expect("addr"),
+            db_path: dir
+                .path()
+                .join("samtale.sqlite")
+                .to_string_lossy()
+                .into_owned(),
+            staff_token: staff_token.to_owned(),
+            turn,
+            ..Default::default()
+        };
+        samtale_server::start(config).await.expect("server")
+    }
+
     /// A command that runs `program` inside host `i`'s namespace.
     pub fn command(&self, i: usize, program: &str) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new("ip");
