@@ -677,7 +677,8 @@ impl Actor {
     /// - Both sides offered at once (glare: both restarting, or one resumed while the other
     ///   re-joined): the side with the smaller participant id is polite and takes the peer's
     ///   offer (rolling its own back, or on a connection that never connected, starting over);
-    ///   the other side ignores the peer's offer and waits for the answer to its own.
+    ///   the other side ignores the peer's offer and sends its own again (it may have been lost).
+    /// - A copy of an offer already answered is ignored.
     async fn prepare_for_offer(&mut self, from: &str, sdp: &str) -> bool {
         let Some(entry) = self.peers.get(from) else {
             return true;
@@ -716,8 +717,7 @@ impl Actor {
                 return false;
             }
             log::debug!("offer glare: answering the peer's offer instead of ours");
-            let rollback = rollback();
-            if current.is_none() || pc.set_local_description(rollback).await.is_err() {
+            if !roll_back_offer(&pc).await {
                 fresh = true;
             } else if let Some(e) = self.peers.get_mut(from) {
                 e.making_offer = false;
@@ -745,10 +745,7 @@ impl Actor {
         let pc = Arc::clone(&entry.pc);
         if entry.making_offer {
             // Our last offer was lost (or is still unanswered): replace it.
-            let rollback = rollback();
-            if pc.current_remote_description().await.is_none()
-                || pc.set_local_description(rollback).await.is_err()
-            {
+            if !roll_back_offer(&pc).await {
                 // Never connected: a new connection is the cleaner restart.
                 return self.create_peer(peer, true).await;
             }
@@ -1101,11 +1098,15 @@ impl Actor {
     }
 }
 
-/// A description that rolls our unanswered offer back.
-fn rollback() -> RTCSessionDescription {
-    let mut desc = RTCSessionDescription::default();
-    desc.sdp_type = RTCSdpType::Rollback;
-    desc
+/// Rolls our unanswered offer back. `false` if there is nothing to go back to (the connection
+/// never had a remote description) or the stack refused.
+async fn roll_back_offer(pc: &Arc<dyn PeerConnection>) -> bool {
+    if pc.current_remote_description().await.is_none() {
+        return false;
+    }
+    let mut rollback = RTCSessionDescription::default();
+    rollback.sdp_type = RTCSdpType::Rollback;
+    pc.set_local_description(rollback).await.is_ok()
 }
 
 /// The DTLS fingerprint an SDP announces: a new one means the peer built a new connection.
