@@ -141,6 +141,67 @@ impl NetLab {
         }
     }
 
+    /// Drops the first `count` DTLS ServerHellos that arrive at host `i` (and nothing else):
+    /// lost datagrams of the DTLS server's flight 4, the loss that stalled handshakes in
+    /// webrtc-rs 0.21.1 (issue 21). iptables `u32` finds a UDP payload that starts with a
+    /// handshake record (type 22) whose message is a ServerHello (type 2); `statistic` in nth
+    /// mode drops only the first such datagram a rule sees, so there is one rule per drop.
+    pub fn drop_first_server_hellos(&self, i: usize, count: usize) {
+        for _ in 0..count {
+            self.drop_next_server_hello(i);
+        }
+    }
+
+    fn drop_next_server_hello(&self, i: usize) {
+        let ns = self.ns(i);
+        let args = [
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "iptables",
+            "-A",
+            "INPUT",
+            "-i",
+            "eth0",
+            "-p",
+            "udp",
+            "-m",
+            "u32",
+            "--u32",
+            "0>>22&0x3C@8>>24=0x16 && 0>>22&0x3C@20>>16&0xFF=0x02",
+            "-m",
+            "statistic",
+            "--mode",
+            "nth",
+            "--every",
+            "1000000",
+            "--packet",
+            "0",
+            "-j",
+            "DROP",
+        ];
+        if let Err(e) = run(&args) {
+            panic!("cannot drop the ServerHello at host {i}: {e}");
+        }
+    }
+
+    /// Packets host `i`'s INPUT rules dropped so far (iptables counters).
+    pub fn dropped(&self, i: usize) -> u64 {
+        let ns = self.ns(i);
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &ns, "iptables", "-L", "INPUT", "-v", "-n", "-x",
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        out.lines()
+            .filter(|l| l.contains("DROP"))
+            .filter_map(|l| l.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// Caps the traffic towards host `i` at `kbit` kbit/s with a queue of `queue_ms` (token
     /// bucket on the bridge side of its link). Shaping there, not in the sender's own namespace,
     /// matters: a full queue in the sender's kernel pushes back into its socket, while a real

@@ -292,7 +292,12 @@ pub(crate) async fn build(
         media: Arc::clone(&ctx.media),
         filter: ctx.inbound_filter.clone(),
     });
-    let pc = PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new();
+    // Every UDP socket of the stack answers a peer's repeated DTLS flight (issue 21).
+    if let Some(runtime) = super::dtls_flights::GuardedRuntime::default_guarded() {
+        builder = builder.with_runtime(runtime);
+    }
+    let pc = builder
         .with_configuration(config)
         .with_media_engine(media_engine)
         .with_setting_engine(setting_engine)
