@@ -5,9 +5,13 @@
 //! `samtale-core`. One [`Samtale`] object per app; it owns a small Tokio runtime (threads named
 //! `samtale-core`) on which the call runs.
 //!
-//! Threads: [`CallObserver::on_state`] is called on a core thread (the call's actor or the
-//! thread that made the change); [`CallObserver::on_remote_video`] on that participant's
-//! decoder thread (`samtale-video-dec`). Shells must hop to their UI thread and return quickly.
+//! Threads: [`CallObserver::on_state`] is called on one delivery thread per `Samtale`
+//! (`call-notify`), [`CallObserver::on_remote_video`] on one per call (`call-video`); never on
+//! the caller's thread, never while the core holds a lock, and never on the call's own threads,
+//! so a callback may call any method here (`leave()`, `join()`, `shutdown()`) and a slow one
+//! holds up nothing but its own later callbacks. States arrive in order, the current one first;
+//! an observer that falls 16 states behind skips the oldest, and a renderer that falls behind
+//! by two pictures skips to the newest. Shells still hop to their UI thread.
 //! `push_audio` and `pull_audio` are meant for the platform's audio callbacks and never block on
 //! the network.
 
@@ -17,7 +21,9 @@ mod logging;
 use convert::ui_state;
 pub use convert::{CodeProblem, EndKind, ErrorKind, UiState};
 use samtale_core::media::FRAME_SAMPLES;
+use samtale_core::observer::Observable;
 use samtale_core::{Call, CallConfig, Subscription, VideoFrame};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 uniffi::setup_scaffolding!();
@@ -130,6 +136,11 @@ struct Current {
 pub struct Samtale {
     config: AppConfig,
     observer: Arc<dyn CallObserver>,
+    /// What the app is shown; its one subscription calls `observer.on_state` off-thread.
+    ui: Observable<UiState>,
+    _ui_subscription: Subscription,
+    /// Bumped for every call started: a finished call's late states are not shown.
+    generation: Arc<AtomicU64>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     current: Mutex<Option<Current>>,
 }
@@ -146,7 +157,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[uniffi::export]
 impl Samtale {
-    /// Starts the core. The observer gets `Idle` at once.
+    /// Starts the core. The observer gets `Idle` first (on its delivery thread).
     #[uniffi::constructor]
     pub fn new(
         config: AppConfig,
@@ -161,10 +172,15 @@ impl Samtale {
             .map_err(|e| SamtaleError::Runtime {
                 detail: e.to_string(),
             })?;
-        observer.on_state(UiState::Idle);
+        let ui = Observable::new(UiState::Idle);
+        let notify = Arc::clone(&observer);
+        let ui_subscription = ui.subscribe(move |state| notify.on_state(state.clone()));
         Ok(Arc::new(Self {
             config,
             observer,
+            ui,
+            _ui_subscription: ui_subscription,
+            generation: Arc::new(AtomicU64::new(0)),
             runtime: Mutex::new(Some(runtime)),
             current: Mutex::new(None),
         }))
@@ -195,9 +211,12 @@ impl Samtale {
     pub fn rejoin(&self) {
         match samtale_core::remember::load(&self.remember_path()) {
             Some(token) => self.start(|config| Call::rejoin(config, token)),
-            None => self.observer.on_state(UiState::Failed {
-                error: ErrorKind::NoRememberedMeeting,
-            }),
+            None => {
+                self.leave_current();
+                self.ui.set(UiState::Failed {
+                    error: ErrorKind::NoRememberedMeeting,
+                });
+            }
         }
     }
 
@@ -312,8 +331,13 @@ impl Samtale {
         let mut config = CallConfig::new(self.config.server_url.clone());
         config.remember_path = Some(self.remember_path());
         let call = make(config);
-        let observer = Arc::clone(&self.observer);
-        let states = call.subscribe(move |s| observer.on_state(ui_state(s)));
+        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let (ui, current) = (self.ui.clone(), Arc::clone(&self.generation));
+        let states = call.subscribe(move |s| {
+            if current.load(Ordering::SeqCst) == generation {
+                ui.set(ui_state(s));
+            }
+        });
         let observer = Arc::clone(&self.observer);
         let frames = call.subscribe_video(move |d| {
             observer.on_remote_video(RemoteVideoFrame {
@@ -330,7 +354,10 @@ impl Samtale {
     }
 
     fn leave_current(&self) {
-        if let Some(c) = lock(&self.current).take() {
+        let left = lock(&self.current).take();
+        // Whatever the left call still reports is not shown.
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        if let Some(c) = left {
             c.call.leave();
         }
     }

@@ -143,46 +143,58 @@ impl NetLab {
 
     /// Drops the first `count` DTLS ServerHellos that arrive at host `i` (and nothing else):
     /// lost datagrams of the DTLS server's flight 4, the loss that stalled handshakes in
-    /// webrtc-rs 0.21.1 (issue 21). iptables `u32` finds a UDP payload that starts with a
-    /// handshake record (type 22) whose message is a ServerHello (type 2); `statistic` in nth
-    /// mode drops only the first such datagram a rule sees, so there is one rule per drop.
+    /// webrtc-rs 0.21.1 (issue 21). The u32 expression finds a UDP payload that starts with a
+    /// handshake record (type 22) whose message is a ServerHello (type 2).
     pub fn drop_first_server_hellos(&self, i: usize, count: usize) {
-        for _ in 0..count {
-            self.drop_next_server_hello(i);
-        }
+        self.drop_first_udp(
+            i,
+            count,
+            "0>>22&0x3C@8>>24=0x16 && 0>>22&0x3C@20>>16&0xFF=0x02",
+        );
     }
 
-    fn drop_next_server_hello(&self, i: usize) {
+    /// Drops the first `count` datagrams arriving at host `i` that start with a DTLS
+    /// ChangeCipherSpec record (type 20): the DTLS server's last flight (ChangeCipherSpec and
+    /// the encrypted Finished travel in one datagram in webrtc-rs 0.21.1).
+    pub fn drop_first_last_flights(&self, i: usize, count: usize) {
+        self.drop_first_udp(i, count, "0>>22&0x3C@8>>24=0x14");
+    }
+
+    /// One iptables rule per drop: `statistic` in nth mode lets a rule drop only the first
+    /// datagram it sees that matches `u32` (iptables' u32 match on the IPv4 packet).
+    fn drop_first_udp(&self, i: usize, count: usize, u32: &str) {
         let ns = self.ns(i);
-        let args = [
-            "ip",
-            "netns",
-            "exec",
-            &ns,
-            "iptables",
-            "-A",
-            "INPUT",
-            "-i",
-            "eth0",
-            "-p",
-            "udp",
-            "-m",
-            "u32",
-            "--u32",
-            "0>>22&0x3C@8>>24=0x16 && 0>>22&0x3C@20>>16&0xFF=0x02",
-            "-m",
-            "statistic",
-            "--mode",
-            "nth",
-            "--every",
-            "1000000",
-            "--packet",
-            "0",
-            "-j",
-            "DROP",
-        ];
-        if let Err(e) = run(&args) {
-            panic!("cannot drop the ServerHello at host {i}: {e}");
+        for _ in 0..count {
+            let args = [
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "iptables",
+                "-A",
+                "INPUT",
+                "-i",
+                "eth0",
+                "-p",
+                "udp",
+                "-m",
+                "u32",
+                "--u32",
+                u32,
+                "-m",
+                "statistic",
+                "--mode",
+                "nth",
+                "--every",
+                "1000000",
+                "--packet",
+                "0",
+                "-j",
+                "DROP",
+            ];
+            if let Err(e) = run(&args) {
+                panic!("cannot add a drop rule at host {i}: {e}");
+            }
         }
     }
 

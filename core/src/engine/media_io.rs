@@ -407,6 +407,10 @@ pub(crate) struct MediaIo {
     rate: Mutex<RateController>,
 }
 
+/// Decoded pictures a slow renderer may fall behind by; older ones are dropped, so it always
+/// draws the newest and never adds latency or memory.
+const VIDEO_MAILBOX: usize = 2;
+
 impl MediaIo {
     /// Starts the encoder task and thread. Must be called within a Tokio runtime.
     pub(crate) fn start(origin: Instant) -> Arc<Self> {
@@ -418,7 +422,7 @@ impl MediaIo {
             audio_in: Mutex::new(Some(audio_tx)),
             mailbox: Arc::new(Mailbox::default()),
             peers: Mutex::new(BTreeMap::new()),
-            frames: Listeners::new(),
+            frames: Listeners::new(VIDEO_MAILBOX, "call-video"),
             keyframe_wanted: AtomicBool::new(false),
             mic_muted: AtomicBool::new(false),
             camera_on: AtomicBool::new(true),
@@ -1023,7 +1027,7 @@ fn video_decoder(
                             c.height.store(u64::from(frame.height()), Ordering::Relaxed);
                             c.freezes.store(freezes.freezes, Ordering::Relaxed);
                             c.freeze_ms.store(freezes.freeze_ms, Ordering::Relaxed);
-                            media.frames.emit(&DecodedFrame {
+                            media.frames.emit(DecodedFrame {
                                 peer: peer.clone(),
                                 frame,
                                 rtp_timestamp: timestamp,
