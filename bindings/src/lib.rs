@@ -23,7 +23,6 @@ pub use convert::{CodeProblem, EndKind, ErrorKind, UiState};
 use samtale_core::media::FRAME_SAMPLES;
 use samtale_core::observer::Observable;
 use samtale_core::{Call, CallConfig, Subscription, VideoFrame};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 uniffi::setup_scaffolding!();
@@ -139,8 +138,9 @@ pub struct Samtale {
     /// What the app is shown; its one subscription calls `observer.on_state` off-thread.
     ui: Observable<UiState>,
     _ui_subscription: Subscription,
-    /// Bumped for every call started: a finished call's late states are not shown.
-    generation: Arc<AtomicU64>,
+    /// Bumped for every call started or left: a finished call's late states are not shown.
+    /// Checked and shown under this lock, so no late state slips in after a newer one.
+    generation: Arc<Mutex<u64>>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     current: Mutex<Option<Current>>,
 }
@@ -180,7 +180,7 @@ impl Samtale {
             observer,
             ui,
             _ui_subscription: ui_subscription,
-            generation: Arc::new(AtomicU64::new(0)),
+            generation: Arc::new(Mutex::new(0)),
             runtime: Mutex::new(Some(runtime)),
             current: Mutex::new(None),
         }))
@@ -213,6 +213,7 @@ impl Samtale {
             Some(token) => self.start(|config| Call::rejoin(config, token)),
             None => {
                 self.leave_current();
+                let _current = lock(&self.generation);
                 self.ui.set(UiState::Failed {
                     error: ErrorKind::NoRememberedMeeting,
                 });
@@ -331,10 +332,15 @@ impl Samtale {
         let mut config = CallConfig::new(self.config.server_url.clone());
         config.remember_path = Some(self.remember_path());
         let call = make(config);
-        let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let generation = {
+            let mut g = lock(&self.generation);
+            *g += 1;
+            *g
+        };
         let (ui, current) = (self.ui.clone(), Arc::clone(&self.generation));
         let states = call.subscribe(move |s| {
-            if current.load(Ordering::SeqCst) == generation {
+            let current = lock(&current);
+            if *current == generation {
                 ui.set(ui_state(s));
             }
         });
@@ -356,7 +362,7 @@ impl Samtale {
     fn leave_current(&self) {
         let left = lock(&self.current).take();
         // Whatever the left call still reports is not shown.
-        self.generation.fetch_add(1, Ordering::SeqCst);
+        *lock(&self.generation) += 1;
         if let Some(c) = left {
             c.call.leave();
         }

@@ -78,6 +78,8 @@ pub enum Timer {
     ConnectDeadline,
     /// Give up reconnecting.
     ReconnectDeadline,
+    /// Give up on media that never connected: seated with someone, but "connecting" too long.
+    MediaDeadline,
     /// The next step of one peer's media recovery: its first connection took too long, or its
     /// media is still down after the last step.
     PeerRecovery(PeerId),
@@ -188,6 +190,10 @@ pub struct FsmTiming {
     pub reconnect_deadline: Duration,
     /// A peer connection that has not connected this long after it was made starts recovery.
     pub peer_connect_timeout: Duration,
+    /// Give up if the call shows "connecting" this long while seated with someone: media never
+    /// connected (ICE or DTLS blocked). Long enough for the recovery ladder to build a new
+    /// connection once (10 s + 4 s + 8 s, then 16 s for it).
+    pub media_connect_deadline: Duration,
     /// Media with a peer has been down this long: probe our signalling socket (a dead one is
     /// replaced at once, so that we are reachable when the network returns).
     pub probe_after: Duration,
@@ -214,6 +220,7 @@ impl Default for FsmTiming {
             connect_deadline: Duration::from_secs(30),
             reconnect_deadline: Duration::from_secs(120),
             peer_connect_timeout: Duration::from_secs(10),
+            media_connect_deadline: Duration::from_secs(45),
             probe_after: Duration::from_secs(1),
             recovery_delay: Duration::from_secs(4),
             recovery_step: Duration::from_secs(4),
@@ -274,6 +281,7 @@ pub struct CallFsm {
     retry_attempt: u32,
     peers: BTreeMap<PeerId, PeerLink>,
     reconnect_timer_running: bool,
+    media_timer_running: bool,
     /// A `ProbeSignalling` is unanswered.
     probe_outstanding: bool,
     timing: FsmTiming,
@@ -293,6 +301,7 @@ impl CallFsm {
             retry_attempt: 0,
             peers: BTreeMap::new(),
             reconnect_timer_running: false,
+            media_timer_running: false,
             probe_outstanding: false,
             timing,
             rng: seed | 1,
@@ -575,6 +584,14 @@ impl CallFsm {
                     );
                 }
             }
+            (Phase::Active, E::Timeout(Timer::MediaDeadline)) => {
+                if self.state() == CallState::Connecting {
+                    self.fail(
+                        CoreError::GaveUp(self.timing.media_connect_deadline).public(),
+                        out,
+                    );
+                }
+            }
             (Phase::Active, E::Timeout(Timer::ReconnectDeadline)) => {
                 if self.state() == CallState::Reconnecting {
                     self.fail(
@@ -622,13 +639,20 @@ impl CallFsm {
                     link.attempts = link.attempts.saturating_add(1);
                 }
                 link.awaiting_answer = true;
-                steps.push((peer.clone(), link.attempts, reoffer));
+                steps.push((peer.clone(), link.attempts, reoffer, link.was_up));
             }
         }
-        for (peer, attempts, reoffer) in steps {
+        for (peer, attempts, reoffer, was_up) in steps {
             let next = self.recovery_step(attempts);
             out.push(Action::StartTimer(Timer::PeerRecovery(peer.clone()), next));
-            if reoffer {
+            if !was_up {
+                // Never connected: its DTLS handshake may have failed for good, which an ICE
+                // restart keeps (webrtc-rs then refuses the restart). Build it anew.
+                log::info!(
+                    "media recovery: new connection for one that never connected (step {attempts})"
+                );
+                out.push(Action::CreatePeer { peer, offer: true });
+            } else if reoffer {
                 log::info!("media recovery: offer again (step {attempts} unanswered)");
                 out.push(Action::RestartIce(peer));
             } else if attempts % every == 0 {
@@ -695,6 +719,18 @@ impl CallFsm {
             self.reconnect_timer_running = false;
             out.push(Action::CancelTimer(Timer::ReconnectDeadline));
         }
+        // Seated with someone whose media never came: not "joining" forever.
+        let connecting = now == CallState::Connecting && self.seated && !self.peers.is_empty();
+        if connecting && !self.media_timer_running {
+            self.media_timer_running = true;
+            out.push(Action::StartTimer(
+                Timer::MediaDeadline,
+                self.timing.media_connect_deadline,
+            ));
+        } else if !connecting && self.media_timer_running {
+            self.media_timer_running = false;
+            out.push(Action::CancelTimer(Timer::MediaDeadline));
+        }
         if &now != before {
             log::info!("call state {} -> {}", before.name(), now.name());
         }
@@ -721,10 +757,12 @@ impl CallFsm {
             Timer::SignallingRetry,
             Timer::ConnectDeadline,
             Timer::ReconnectDeadline,
+            Timer::MediaDeadline,
         ] {
             out.push(Action::CancelTimer(timer));
         }
         self.reconnect_timer_running = false;
+        self.media_timer_running = false;
         out.push(Action::Teardown);
     }
 }
@@ -842,12 +880,15 @@ mod tests {
                 Action::CreatePeer {
                     peer: "p1".into(),
                     offer: false
-                }
+                },
+                // Connecting with someone: media must come within the deadline.
+                Action::StartTimer(Timer::MediaDeadline, Duration::from_secs(45)),
             ]
         );
         assert_eq!(h.state(), CallState::Connecting);
         h.send(Event::MediaConnected("p1".into()));
         assert_eq!(h.state(), CallState::InCall);
+        assert!(!h.timers.contains_key(&Timer::MediaDeadline));
         h.send(Event::PeerLeft("p1".into()));
         assert_eq!(h.state(), CallState::Waiting);
         let actions = h.send(Event::Leave);
@@ -1190,10 +1231,57 @@ mod tests {
         let fired = h.advance(Duration::from_secs(3));
         assert!(fired.contains(&Action::ProbeSignalling), "{fired:?}");
         let steps = h.send(Event::SignallingConfirmed);
+        // Never connected: a new connection, not an ICE restart of one whose DTLS may be dead.
         assert!(
-            steps.contains(&Action::RestartIce("p1".into())),
+            steps.contains(&Action::CreatePeer {
+                peer: "p1".into(),
+                offer: true
+            }),
             "{steps:?}"
         );
+    }
+
+    #[test]
+    fn media_that_never_connects_ends_in_a_clear_failure() {
+        let mut h = Harness::new();
+        h.send(Event::JoinWithCode);
+        h.send(Event::Resolved);
+        h.send(Event::SignallingUp {
+            resumed: false,
+            peers: vec!["p1".into()],
+        });
+        assert_eq!(h.state(), CallState::Connecting);
+        // The ladder keeps trying (signalling works), but never longer than the deadline.
+        for _ in 0..44 {
+            let fired = h.advance(Duration::from_secs(1));
+            if fired.contains(&Action::ProbeSignalling) {
+                h.send(Event::SignallingConfirmed);
+            }
+            assert_eq!(h.state(), CallState::Connecting, "at {:?}", h.now);
+        }
+        h.advance(Duration::from_millis(1_100));
+        assert_eq!(h.state(), CallState::Failed(PublicError::NoNetwork));
+        assert!(h.timers.is_empty(), "{:?}", h.timers);
+    }
+
+    #[test]
+    fn the_media_deadline_waits_while_alone_and_stops_once_in_the_call() {
+        let mut h = Harness::new();
+        h.send(Event::JoinWithTicket);
+        h.send(Event::SignallingUp {
+            resumed: false,
+            peers: vec![],
+        });
+        // Waiting for the caseworker has no deadline.
+        h.advance(Duration::from_secs(600));
+        assert_eq!(h.state(), CallState::Waiting);
+        h.send(Event::PeerJoined("p1".into()));
+        h.advance(Duration::from_secs(20));
+        h.send(Event::MediaConnected("p1".into()));
+        assert_eq!(h.state(), CallState::InCall);
+        assert!(!h.timers.contains_key(&Timer::MediaDeadline));
+        h.advance(Duration::from_secs(600));
+        assert_eq!(h.state(), CallState::InCall);
     }
 
     #[test]

@@ -468,7 +468,11 @@ async fn demo_call(
 fn finish_failed(rep: &Reporter, who: &str, state: &CallState) -> i32 {
     match state {
         CallState::Failed(err) => {
-            rep.event(who, "failed", json!({"why": report::explain(err)}));
+            rep.event(
+                who,
+                "failed",
+                json!({"error": err.kind(), "why": report::explain(err)}),
+            );
             report::exit_code(err)
         }
         other => {

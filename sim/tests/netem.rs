@@ -304,6 +304,86 @@ async fn a_lost_last_flight_is_asked_for_again() {
     .await;
 }
 
+/// Seated with the caseworker, but no UDP gets through (a firewall, no TURN): media never
+/// connects. The citizen must not see "connecting" forever: after the media deadline (45 s,
+/// `FsmTiming::media_connect_deadline`) the call fails with "no network", which the apps show
+/// with the help line and "try again", and the emulator exits with code 5.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root (network namespaces); ./scripts/test runs it"]
+async fn media_that_never_connects_fails_clearly_after_the_deadline() {
+    let lab = NetLab::create(2);
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = lab.start_server(&dir, TOKEN, None).await;
+    lab.block_udp(1, true);
+    let url = server.base_url();
+    let mut host = lab
+        .command(0, SIM)
+        .args(["host", "--server", &url, "--token", TOKEN, "--json"])
+        .args(["--seconds", "90", "--bind", &lab.ip(0)])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("host sim");
+    let mut reader = BufReader::new(host.stdout.take().expect("stdout")).lines();
+    let code = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = reader.next_line().await {
+            let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+            if v["event"] == "meeting created" {
+                return v["code"].as_str().map(str::to_owned);
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .expect("the host printed a code");
+    let citizen = lab
+        .command(1, SIM)
+        .args(["join", "--server", &url, "--code", &code, "--json"])
+        .args(["--seconds", "5", "--bind", &lab.ip(1)])
+        .env("RUST_LOG", log_filter())
+        .kill_on_drop(true)
+        .output()
+        .await
+        .expect("citizen sim");
+    let side = Side {
+        lines: lines(&citizen.stdout),
+        log: String::from_utf8_lossy(&citizen.stderr).into_owned(),
+    };
+    let why = side.story("citizen");
+    let at = |event: &str| {
+        side.lines
+            .iter()
+            .find(|v| v["event"] == event)
+            .and_then(|v| v["t_ms"].as_u64())
+    };
+    // "failed" is the emulator's own last line (state lines come from the observer's thread
+    // and may be cut off by the exit).
+    let (Some(connecting), Some(failed)) = (at("state: connecting"), at("failed")) else {
+        panic!("the citizen did not fail clearly\n{why}");
+    };
+    let failed_line = side.lines.iter().find(|v| v["event"] == "failed");
+    assert_eq!(
+        failed_line.map(|v| v["error"].clone()),
+        Some(Value::from("no_network")),
+        "{why}"
+    );
+    assert_eq!(
+        citizen.status.code(),
+        Some(5),
+        "exit code for no network\n{why}"
+    );
+    let after = failed - connecting;
+    eprintln!("media never connected: failed {after} ms after connecting");
+    assert!(
+        (44_000..=50_000).contains(&after),
+        "failed after {after} ms\n{why}"
+    );
+    let _ = host.kill().await;
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs root (network namespaces); ./scripts/test runs it"]
 async fn at_150_kbps_video_pauses_and_audio_stays() {
