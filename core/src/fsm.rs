@@ -709,28 +709,24 @@ impl CallFsm {
     fn update_reconnect_timer(&mut self, before: &CallState, out: &mut Vec<Action>) {
         let now = self.state();
         let reconnecting = now == CallState::Reconnecting;
-        if reconnecting && !self.reconnect_timer_running {
-            self.reconnect_timer_running = true;
-            out.push(Action::StartTimer(
-                Timer::ReconnectDeadline,
-                self.timing.reconnect_deadline,
-            ));
-        } else if !reconnecting && self.reconnect_timer_running {
-            self.reconnect_timer_running = false;
-            out.push(Action::CancelTimer(Timer::ReconnectDeadline));
-        }
+        let deadline = self.timing.reconnect_deadline;
+        hold_timer(
+            &mut self.reconnect_timer_running,
+            reconnecting,
+            Timer::ReconnectDeadline,
+            deadline,
+            out,
+        );
         // Seated with someone whose media never came: not "joining" forever.
         let connecting = now == CallState::Connecting && self.seated && !self.peers.is_empty();
-        if connecting && !self.media_timer_running {
-            self.media_timer_running = true;
-            out.push(Action::StartTimer(
-                Timer::MediaDeadline,
-                self.timing.media_connect_deadline,
-            ));
-        } else if !connecting && self.media_timer_running {
-            self.media_timer_running = false;
-            out.push(Action::CancelTimer(Timer::MediaDeadline));
-        }
+        let deadline = self.timing.media_connect_deadline;
+        hold_timer(
+            &mut self.media_timer_running,
+            connecting,
+            Timer::MediaDeadline,
+            deadline,
+            out,
+        );
         if &now != before {
             log::info!("call state {} -> {}", before.name(), now.name());
         }
@@ -764,6 +760,24 @@ impl CallFsm {
         self.reconnect_timer_running = false;
         self.media_timer_running = false;
         out.push(Action::Teardown);
+    }
+}
+
+/// Runs `timer` for `duration` from the moment `wanted` becomes true, cancels it when it
+/// becomes false; `running` remembers which.
+fn hold_timer(
+    running: &mut bool,
+    wanted: bool,
+    timer: Timer,
+    duration: Duration,
+    out: &mut Vec<Action>,
+) {
+    if wanted && !*running {
+        *running = true;
+        out.push(Action::StartTimer(timer, duration));
+    } else if !wanted && *running {
+        *running = false;
+        out.push(Action::CancelTimer(timer));
     }
 }
 

@@ -304,9 +304,10 @@ impl fmt::Debug for GuardedSocket {
     }
 }
 
-/// DTLS (20..=63) or TURN ChannelData (64..=79): the only datagrams the guard parses.
-fn is_dtls_or_channel(datagram: &[u8]) -> bool {
-    matches!(datagram.first(), Some(20..=79))
+/// DTLS, bare or in TURN ChannelData: the only datagrams the guard looks into (media relayed
+/// through TURN is ChannelData too, and passes without the lock).
+fn is_dtls(datagram: &[u8]) -> bool {
+    dtls_payload(datagram).is_some()
 }
 
 impl GuardedSocket {
@@ -347,7 +348,7 @@ impl AsyncUdpSocket for GuardedSocket {
                 if !self.done.load(Ordering::Relaxed) && is_media(datagram) {
                     self.done.store(true, Ordering::Relaxed);
                     self.guard().set_done();
-                } else if is_dtls_or_channel(datagram) {
+                } else if is_dtls(datagram) {
                     self.guard()
                         .on_send(transmit.destination, datagram, Instant::now());
                 }
@@ -368,7 +369,7 @@ impl AsyncUdpSocket for GuardedSocket {
             for (buf, m) in bufs.iter().zip(meta.iter()).take(n) {
                 let filled = &buf[..m.len.min(buf.len())];
                 for datagram in filled.chunks(m.stride.max(1)) {
-                    if !is_dtls_or_channel(datagram) {
+                    if !is_dtls(datagram) {
                         continue;
                     }
                     let again = self.guard().on_recv(m.addr, datagram, now);
