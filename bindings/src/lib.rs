@@ -12,8 +12,9 @@
 //! holds up nothing but its own later callbacks. States arrive in order, the current one first;
 //! an observer that falls 16 states behind skips the oldest, and a renderer that falls behind
 //! by two pictures skips to the newest. Shells still hop to their UI thread.
-//! `push_audio` and `pull_audio` are meant for the platform's audio callbacks and never block on
-//! the network.
+//! `push_audio` and `pull_audio` are meant for the platform's real-time audio callbacks: they
+//! never wait for a lock and the core allocates nothing in them (uniffi itself copies the
+//! samples across the boundary once per call).
 
 mod convert;
 mod logging;
@@ -155,6 +156,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The guard if nobody holds the lock; for the audio callbacks, which must never wait.
+fn try_lock<T>(m: &Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 #[uniffi::export]
 impl Samtale {
     /// Starts the core. The observer gets `Idle` first (on its delivery thread).
@@ -257,8 +267,12 @@ impl Samtale {
     }
 
     /// 10 ms of captured audio: 480 samples, 48 kHz mono (other lengths are re-chunked).
+    /// Real-time safe: never waits (while a call is being started or left it drops the
+    /// samples rather than wait for that); the core copies into a lock-free ring.
     pub fn push_audio(&self, pcm: Vec<i16>) {
-        if let Some(c) = lock(&self.current).as_ref() {
+        if let Some(current) = try_lock(&self.current)
+            && let Some(c) = current.as_ref()
+        {
             c.call.push_audio(&pcm);
         }
     }
@@ -279,10 +293,12 @@ impl Samtale {
     }
 
     /// Exactly 10 ms (480 samples, 48 kHz mono) of the other participants, mixed. Silence when
-    /// there is no call.
+    /// there is no call, and while a call is being started or left (never waits for that).
     pub fn pull_audio(&self) -> Vec<i16> {
         let mut out = [0i16; FRAME_SAMPLES];
-        if let Some(c) = lock(&self.current).as_ref() {
+        if let Some(current) = try_lock(&self.current)
+            && let Some(c) = current.as_ref()
+        {
             c.call.pull_audio(&mut out);
         }
         out.to_vec()

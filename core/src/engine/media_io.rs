@@ -3,16 +3,16 @@
 //! the bandwidth estimate per peer.
 //!
 //! Threads and tasks:
-//! - `push_audio` hands 10 ms to the audio encoder task (bounded queue; never blocks the
-//!   caller's audio thread).
+//! - `push_audio` and `pull_audio` are the platform's real-time audio callbacks: they only
+//!   touch lock-free rings; the `samtale-audio` thread encodes and mixes (see `audio_path`).
 //! - `push_video` puts the frame in a one-slot mailbox (newest wins) read by the
 //!   `samtale-video-enc` thread, which scales, encodes and fans out.
 //! - Each connected peer has its own writer task per kind, so a stalled peer cannot hold up the
 //!   others; its queue drops when full (video then asks itself for a keyframe).
 //! - Each remote video track has a `samtale-video-dec` thread (assembly + OpenH264), which
 //!   delivers decoded frames to the video observers on that thread.
-//! - `pull_audio` runs the jitter buffers on the caller's thread (the shell's audio callback).
 
+use super::audio_path::{self, AudioPath};
 use crate::media::assembler::{Assembled, Assembler};
 use crate::media::audio::{AudioEncoder, AudioMixer, EncodedAudio};
 use crate::media::jitter::PullKind;
@@ -225,6 +225,10 @@ pub struct MediaStats {
 pub struct AudioStats {
     /// 10 ms frames pulled.
     pub pulled_frames: u64,
+    /// Pulls that found the mix not ready (played silence).
+    pub underrun_frames: u64,
+    /// Captured chunks dropped because the encoder was behind.
+    pub capture_drops: u64,
     /// Frames with real decoded audio from at least one peer.
     pub decoded_frames: u64,
     /// Frames rebuilt from FEC.
@@ -349,14 +353,6 @@ struct SendCounters {
     paused_ms: AtomicU64,
 }
 
-#[derive(Default)]
-struct AudioCounters {
-    pulled: u64,
-    decoded: u64,
-    fec: u64,
-    plc: u64,
-}
-
 /// The newest captured frame, waiting for the encoder thread.
 #[derive(Default)]
 struct Mailbox {
@@ -394,13 +390,11 @@ impl Mailbox {
 pub(crate) struct MediaIo {
     origin: Instant,
     mixer: Mutex<AudioMixer>,
-    audio_counters: Mutex<AudioCounters>,
-    audio_in: Mutex<Option<mpsc::Sender<Vec<i16>>>>,
+    audio: AudioPath,
     mailbox: Arc<Mailbox>,
     peers: Mutex<BTreeMap<String, PeerOut>>,
     frames: Listeners<DecodedFrame>,
     keyframe_wanted: AtomicBool,
-    mic_muted: AtomicBool,
     camera_on: AtomicBool,
     video_rx: VideoCounters,
     send: SendCounters,
@@ -414,23 +408,28 @@ const VIDEO_MAILBOX: usize = 2;
 impl MediaIo {
     /// Starts the encoder task and thread. Must be called within a Tokio runtime.
     pub(crate) fn start(origin: Instant) -> Arc<Self> {
-        let (audio_tx, audio_rx) = mpsc::channel::<Vec<i16>>(50);
+        let (audio, ends) = AudioPath::new();
         let me = Arc::new(Self {
             origin,
             mixer: Mutex::new(AudioMixer::new(origin)),
-            audio_counters: Mutex::new(AudioCounters::default()),
-            audio_in: Mutex::new(Some(audio_tx)),
+            audio,
             mailbox: Arc::new(Mailbox::default()),
             peers: Mutex::new(BTreeMap::new()),
             frames: Listeners::new(VIDEO_MAILBOX, "call-video"),
             keyframe_wanted: AtomicBool::new(false),
-            mic_muted: AtomicBool::new(false),
             camera_on: AtomicBool::new(true),
             video_rx: VideoCounters::default(),
             send: SendCounters::default(),
             rate: Mutex::new(RateController::new()),
         });
-        tokio::spawn(audio_encoder(Arc::downgrade(&me), audio_rx));
+        let weak = Arc::downgrade(&me);
+        match std::thread::Builder::new()
+            .name("samtale-audio".into())
+            .spawn(move || audio_path::run_worker(weak, ends))
+        {
+            Ok(worker) => me.audio.set_worker(worker.thread().clone()),
+            Err(e) => log::error!("cannot start the audio thread: {e}"),
+        }
         let weak = Arc::downgrade(&me);
         let mailbox = Arc::clone(&me.mailbox);
         let spawned = std::thread::Builder::new()
@@ -445,21 +444,14 @@ impl MediaIo {
     /// Stops the encoders; peers are dropped.
     pub(crate) fn stop(&self) {
         self.mailbox.close();
-        lock(&self.audio_in).take();
+        self.audio.close();
         lock(&self.peers).clear();
         lock(&self.mixer).remove_all();
     }
 
+    /// Real-time safe: see `audio_path`.
     pub(crate) fn push_audio(&self, pcm: &[i16]) {
-        let pcm = if self.mic_muted.load(Ordering::Relaxed) {
-            vec![0; pcm.len()]
-        } else {
-            pcm.to_vec()
-        };
-        if let Some(tx) = lock(&self.audio_in).as_ref() {
-            // Full queue: the encoder is behind; dropping 10 ms is better than blocking audio.
-            let _ = tx.try_send(pcm);
-        }
+        self.audio.push(pcm);
     }
 
     pub(crate) fn push_video(&self, frame: &VideoFrame, rotation: Rotation) {
@@ -470,7 +462,7 @@ impl MediaIo {
     }
 
     pub(crate) fn set_mic_muted(&self, muted: bool) {
-        self.mic_muted.store(muted, Ordering::Relaxed);
+        self.audio.set_mic_muted(muted);
     }
 
     pub(crate) fn set_camera_on(&self, on: bool) {
@@ -480,17 +472,18 @@ impl MediaIo {
         }
     }
 
+    /// Real-time safe: see `audio_path`.
     pub(crate) fn pull_audio(&self, out: &mut [i16; FRAME_SAMPLES]) {
-        let kinds = lock(&self.mixer).pull(Instant::now(), out);
-        let mut c = lock(&self.audio_counters);
-        c.pulled += 1;
-        if kinds.contains(&PullKind::Decoded) {
-            c.decoded += 1;
-        } else if kinds.contains(&PullKind::Fec) {
-            c.fec += 1;
-        } else if kinds.contains(&PullKind::Plc) {
-            c.plc += 1;
-        }
+        self.audio.pull(out);
+    }
+
+    pub(crate) fn audio(&self) -> &AudioPath {
+        &self.audio
+    }
+
+    /// 10 ms of the peers' mix (on the `samtale-audio` thread).
+    pub(crate) fn mix_audio(&self, out: &mut [i16; FRAME_SAMPLES]) -> Vec<PullKind> {
+        lock(&self.mixer).pull(Instant::now(), out)
     }
 
     pub(crate) fn subscribe_frames(
@@ -620,14 +613,16 @@ impl MediaIo {
     pub(crate) fn stats(&self) -> MediaStats {
         let mixer = lock(&self.mixer);
         let jb = mixer.stats();
-        let c = lock(&self.audio_counters);
+        let c = &self.audio.counters;
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         MediaStats {
             audio: AudioStats {
-                pulled_frames: c.pulled,
-                decoded_frames: c.decoded,
-                fec_frames: c.fec,
-                plc_frames: c.plc,
+                pulled_frames: ld(&c.pulled),
+                underrun_frames: ld(&c.underruns),
+                capture_drops: ld(&c.capture_drops),
+                decoded_frames: ld(&c.decoded),
+                fec_frames: ld(&c.fec),
+                plc_frames: ld(&c.plc),
                 max_gap_ms: jb.values().map(|s| s.max_gap_ms).max().unwrap_or(0),
                 late_packets: jb.values().map(|s| s.late).sum(),
                 target_delay_ms: jb.values().map(|s| s.target_ms).max().unwrap_or(0),
@@ -662,6 +657,33 @@ impl MediaIo {
         }
     }
 
+    /// 10 ms (or less) of captured audio: encodes and sends a packet when one is complete (on
+    /// the `samtale-audio` thread).
+    pub(crate) fn encode_audio(&self, encoder: &mut Option<AudioEncoder>, pcm: &[i16]) {
+        let Some(encoder) = encoder.as_mut() else {
+            return;
+        };
+        encoder.set_bitrate(lock(&self.rate).audio_bps());
+        if let Some((_, loss, _)) = self.estimate() {
+            encoder.set_expected_loss((loss * 100.0).round() as i32 + 5);
+        }
+        self.send
+            .audio_bps
+            .store(encoder.bitrate() as u64, Ordering::Relaxed);
+        let Some(packet) = encoder.push(pcm) else {
+            return;
+        };
+        let targets = self.targets(|p| p.audio.clone());
+        if !targets.is_empty() {
+            self.send.audio_packets.fetch_add(1, Ordering::Relaxed);
+        }
+        for tx in targets {
+            if tx.try_send(packet.clone()).is_err() {
+                self.send.audio_queue_drops.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     /// Connected peers' writers of one kind.
     fn targets<T>(&self, pick: impl Fn(&PeerOut) -> Option<T>) -> Vec<T> {
         lock(&self.peers)
@@ -686,39 +708,6 @@ impl MediaIo {
                 )
             })
             .reduce(|a, b| (a.0.min(b.0), a.1.max(b.1), a.2.max(b.2)))
-    }
-}
-
-async fn audio_encoder(media: std::sync::Weak<MediaIo>, mut rx: mpsc::Receiver<Vec<i16>>) {
-    let mut encoder = match AudioEncoder::new() {
-        Ok(e) => e,
-        Err(e) => {
-            log::error!("audio encoder unavailable: {e}");
-            return;
-        }
-    };
-    while let Some(pcm) = rx.recv().await {
-        let Some(media) = media.upgrade() else { break };
-        encoder.set_bitrate(lock(&media.rate).audio_bps());
-        if let Some((_, loss, _)) = media.estimate() {
-            encoder.set_expected_loss((loss * 100.0).round() as i32 + 5);
-        }
-        media
-            .send
-            .audio_bps
-            .store(encoder.bitrate() as u64, Ordering::Relaxed);
-        let Some(packet) = encoder.push(&pcm) else {
-            continue;
-        };
-        let targets = media.targets(|p| p.audio.clone());
-        if !targets.is_empty() {
-            media.send.audio_packets.fetch_add(1, Ordering::Relaxed);
-        }
-        for tx in targets {
-            if tx.try_send(packet.clone()).is_err() {
-                media.send.audio_queue_drops.fetch_add(1, Ordering::Relaxed);
-            }
-        }
     }
 }
 

@@ -6,6 +6,7 @@
 //! Reports from superseded sockets, peer connections or timers carry an old generation number
 //! and are dropped.
 
+mod audio_path;
 mod dtls_flights;
 mod media_io;
 mod peer;
