@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
 """Prints the public API of the generated Python bindings, one line per item, stable order.
+(The tests' build has the `fault-hook` feature, so `inject_panic` is listed; phone builds
+do not export it.)
 
 The committed bindings/api.txt is this output; ./scripts/test regenerates the bindings and fails
 when the two differ, so an API change is always a deliberate, reviewed edit of api.txt.
@@ -10,6 +12,11 @@ import sys
 def describe(tree):
     lines = []
     for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and not node.name.startswith("_"):
+            args = [a.arg for a in node.args.args] + [a.arg for a in node.args.kwonlyargs]
+            ret = ast.unparse(node.returns) if node.returns is not None else "None"
+            lines.append(f"def {node.name}({', '.join(args)}) -> {ret}")
+            continue
         if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
             continue
         if node.name.endswith("Protocol") or node.name.endswith("Impl"):

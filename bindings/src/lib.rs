@@ -17,6 +17,7 @@
 //! samples across the boundary once per call).
 
 mod convert;
+mod fault;
 mod logging;
 
 use convert::ui_state;
@@ -114,6 +115,9 @@ pub enum SamtaleError {
         /// Why.
         detail: String,
     },
+    /// The core failed unexpectedly (a bug, logged); the app goes on and may try again.
+    #[error("internal error in the core")]
+    Internal,
 }
 
 /// Implemented by the shell: receives call states and remote pictures.
@@ -152,6 +156,24 @@ impl std::fmt::Debug for Samtale {
     }
 }
 
+/// Runs an exported entry point so that no panic crosses into the app: a panic (a bug in the
+/// core) is logged and `fallback` is returned instead, a safe value or state. uniffi would
+/// turn it into an exception in Kotlin and Python but a crash in Swift (`try!`).
+fn guarded<T>(entry: &'static str, fallback: impl FnOnce() -> T, f: impl FnOnce() -> T) -> T {
+    let run = std::panic::AssertUnwindSafe(|| {
+        fault::hit(entry);
+        f()
+    });
+    match std::panic::catch_unwind(run) {
+        Ok(value) => value,
+        Err(_) => {
+            // Not the panic's message: it could carry anything, and log lines carry no codes.
+            log::error!("{entry}: the core failed unexpectedly; the app goes on");
+            fallback()
+        }
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -173,163 +195,252 @@ impl Samtale {
         config: AppConfig,
         observer: Arc<dyn CallObserver>,
     ) -> Result<Arc<Self>, SamtaleError> {
-        logging::init(config.log_level);
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("samtale-core")
-            .enable_all()
-            .build()
-            .map_err(|e| SamtaleError::Runtime {
-                detail: e.to_string(),
-            })?;
-        let ui = Observable::new(UiState::Idle);
-        let notify = Arc::clone(&observer);
-        let ui_subscription = ui.subscribe(move |state| notify.on_state(state.clone()));
-        Ok(Arc::new(Self {
-            config,
-            observer,
-            ui,
-            _ui_subscription: ui_subscription,
-            generation: Arc::new(Mutex::new(0)),
-            runtime: Mutex::new(Some(runtime)),
-            current: Mutex::new(None),
-        }))
+        guarded(
+            "new",
+            || Err(SamtaleError::Internal),
+            || {
+                logging::init(config.log_level);
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("samtale-core")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| SamtaleError::Runtime {
+                        detail: e.to_string(),
+                    })?;
+                let ui = Observable::new(UiState::Idle);
+                let notify = Arc::clone(&observer);
+                let ui_subscription = ui.subscribe(move |state| notify.on_state(state.clone()));
+                Ok(Arc::new(Self {
+                    config,
+                    observer,
+                    ui,
+                    _ui_subscription: ui_subscription,
+                    generation: Arc::new(Mutex::new(0)),
+                    runtime: Mutex::new(Some(runtime)),
+                    current: Mutex::new(None),
+                }))
+            },
+        )
     }
 
     /// Checks a code as typed, offline. `None` means it looks right.
     pub fn check_code(&self, code: String) -> Option<CodeProblem> {
-        samtale_core::code::JoinCode::parse(&code)
-            .err()
-            .map(|e| CodeProblem::from(&e))
+        guarded(
+            "check_code",
+            || None,
+            || {
+                samtale_core::code::JoinCode::parse(&code)
+                    .err()
+                    .map(|e| CodeProblem::from(&e))
+            },
+        )
     }
 
     /// Joins the meeting with this code (leaving a call in progress first). The outcome arrives
     /// as states on the observer; a mistyped code fails at once without a network call.
     pub fn join(&self, code: String) {
-        self.start(|config| Call::join(config, &code));
+        guarded(
+            "join",
+            || self.show_internal_failure(),
+            || {
+                self.start(|config| Call::join(config, &code));
+            },
+        )
     }
 
     /// Whether a meeting is remembered for one-tap rejoin (after a successful join, until the
     /// meeting ends or `forget_meeting()`).
     pub fn has_remembered_meeting(&self) -> bool {
-        samtale_core::remember::load(&self.remember_path()).is_some()
+        guarded(
+            "has_remembered_meeting",
+            || false,
+            || samtale_core::remember::load(&self.remember_path()).is_some(),
+        )
     }
 
     /// Rejoins the remembered meeting without the code. Without one, the observer gets
     /// `Failed(NoRememberedMeeting)`; if the meeting has ended meanwhile,
     /// `Failed(CodeNotFoundOrExpired)` and the meeting is forgotten.
     pub fn rejoin(&self) {
-        match samtale_core::remember::load(&self.remember_path()) {
-            Some(token) => self.start(|config| Call::rejoin(config, token)),
-            None => {
-                self.leave_current();
-                let _current = lock(&self.generation);
-                self.ui.set(UiState::Failed {
-                    error: ErrorKind::NoRememberedMeeting,
-                });
-            }
-        }
+        guarded(
+            "rejoin",
+            || self.show_internal_failure(),
+            || match samtale_core::remember::load(&self.remember_path()) {
+                Some(token) => self.start(|config| Call::rejoin(config, token)),
+                None => {
+                    self.leave_current();
+                    let _current = lock(&self.generation);
+                    self.ui.set(UiState::Failed {
+                        error: ErrorKind::NoRememberedMeeting,
+                    });
+                }
+            },
+        )
     }
 
     /// Forgets the remembered meeting.
     pub fn forget_meeting(&self) {
-        samtale_core::remember::forget(&self.remember_path());
+        guarded(
+            "forget_meeting",
+            || (),
+            || {
+                samtale_core::remember::forget(&self.remember_path());
+            },
+        )
     }
 
     /// The platform saw the network change (Wi-Fi to cellular, a new address): the core
     /// replaces its signalling connection at once and restarts ICE on new sockets instead of
     /// waiting for time-outs. Call it from the platform's network callback.
     pub fn network_changed(&self) {
-        if let Some(c) = lock(&self.current).as_ref() {
-            c.call.network_changed();
-        }
+        guarded(
+            "network_changed",
+            || (),
+            || {
+                if let Some(c) = lock(&self.current).as_ref() {
+                    c.call.network_changed();
+                }
+            },
+        )
     }
 
     /// Leaves the call (the observer sees `Ended(YouLeft)`).
     pub fn leave(&self) {
-        if let Some(c) = lock(&self.current).as_ref() {
-            c.call.leave();
-        }
+        guarded(
+            "leave",
+            || (),
+            || {
+                if let Some(c) = lock(&self.current).as_ref() {
+                    c.call.leave();
+                }
+            },
+        )
     }
 
     /// Mutes or unmutes the microphone.
     pub fn set_microphone_muted(&self, muted: bool) {
-        if let Some(c) = lock(&self.current).as_ref() {
-            c.call.set_microphone_muted(muted);
-        }
+        guarded(
+            "set_microphone_muted",
+            || (),
+            || {
+                if let Some(c) = lock(&self.current).as_ref() {
+                    c.call.set_microphone_muted(muted);
+                }
+            },
+        )
     }
 
     /// Turns the camera on or off.
     pub fn set_camera_enabled(&self, enabled: bool) {
-        if let Some(c) = lock(&self.current).as_ref() {
-            c.call.set_camera_enabled(enabled);
-        }
+        guarded(
+            "set_camera_enabled",
+            || (),
+            || {
+                if let Some(c) = lock(&self.current).as_ref() {
+                    c.call.set_camera_enabled(enabled);
+                }
+            },
+        )
     }
 
     /// 10 ms of captured audio: 480 samples, 48 kHz mono (other lengths are re-chunked).
     /// Real-time safe: never waits (while a call is being started or left it drops the
     /// samples rather than wait for that); the core copies into a lock-free ring.
     pub fn push_audio(&self, pcm: Vec<i16>) {
-        if let Some(current) = try_lock(&self.current)
-            && let Some(c) = current.as_ref()
-        {
-            c.call.push_audio(&pcm);
-        }
+        guarded(
+            "push_audio",
+            || (),
+            || {
+                if let Some(current) = try_lock(&self.current)
+                    && let Some(c) = current.as_ref()
+                {
+                    c.call.push_audio(&pcm);
+                }
+            },
+        )
     }
 
     /// A captured picture.
     pub fn push_video(&self, frame: VideoFrameIn) -> Result<(), SamtaleError> {
-        let picture =
-            VideoFrame::from_i420(frame.width, frame.height, frame.i420).map_err(|e| {
-                SamtaleError::BadFrame {
-                    detail: e.to_string(),
+        guarded(
+            "push_video",
+            || Ok(()),
+            || {
+                let picture = VideoFrame::from_i420(frame.width, frame.height, frame.i420)
+                    .map_err(|e| SamtaleError::BadFrame {
+                        detail: e.to_string(),
+                    })?;
+                if let Some(c) = lock(&self.current).as_ref() {
+                    c.call
+                        .push_video(&picture, convert::rotation(frame.rotation));
                 }
-            })?;
-        if let Some(c) = lock(&self.current).as_ref() {
-            c.call
-                .push_video(&picture, convert::rotation(frame.rotation));
-        }
-        Ok(())
+                Ok(())
+            },
+        )
     }
 
     /// Exactly 10 ms (480 samples, 48 kHz mono) of the other participants, mixed. Silence when
     /// there is no call, and while a call is being started or left (never waits for that).
     pub fn pull_audio(&self) -> Vec<i16> {
-        let mut out = [0i16; FRAME_SAMPLES];
-        if let Some(current) = try_lock(&self.current)
-            && let Some(c) = current.as_ref()
-        {
-            c.call.pull_audio(&mut out);
-        }
-        out.to_vec()
+        guarded(
+            "pull_audio",
+            || vec![0; FRAME_SAMPLES],
+            || {
+                let mut out = [0i16; FRAME_SAMPLES];
+                if let Some(current) = try_lock(&self.current)
+                    && let Some(c) = current.as_ref()
+                {
+                    c.call.pull_audio(&mut out);
+                }
+                out.to_vec()
+            },
+        )
     }
 
     /// Leaves any call and stops the core's threads. Idempotent; afterwards every call is a
     /// no-op. (Named `shutdown`, not `close`: Kotlin's `AutoCloseable.close()` and Swift's
     /// `deinit` already free the object itself; dropping it also shuts down.)
     pub fn shutdown(&self) {
-        self.leave_current();
-        let runtime = lock(&self.runtime).take();
-        if let Some(runtime) = runtime {
-            // Give the leave a moment to reach the server, without blocking a UI thread long.
-            let stop = move || runtime.shutdown_timeout(std::time::Duration::from_millis(500));
-            if tokio::runtime::Handle::try_current().is_ok() {
-                // Called from one of our own threads (e.g. an observer): a runtime cannot be
-                // shut down from inside itself.
-                std::thread::spawn(stop);
-            } else {
-                stop();
-            }
-        }
+        guarded(
+            "shutdown",
+            || (),
+            || {
+                self.leave_current();
+                let runtime = lock(&self.runtime).take();
+                if let Some(runtime) = runtime {
+                    // Give the leave a moment to reach the server, without blocking a UI thread long.
+                    let stop =
+                        move || runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+                    if tokio::runtime::Handle::try_current().is_ok() {
+                        // Called from one of our own threads (e.g. an observer): a runtime cannot be
+                        // shut down from inside itself.
+                        std::thread::spawn(stop);
+                    } else {
+                        stop();
+                    }
+                }
+            },
+        )
     }
 
     /// Whether `shutdown()` was called.
     pub fn is_shut_down(&self) -> bool {
-        lock(&self.runtime).is_none()
+        guarded("is_shut_down", || false, || lock(&self.runtime).is_none())
     }
 }
 
 impl Samtale {
+    /// After a panic while starting a call: whatever was started is left, and the app shows
+    /// "something went wrong, try again" (`ServerError`: the citizen cannot fix it either).
+    fn show_internal_failure(&self) {
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.leave_current()));
+        let _current = lock(&self.generation);
+        self.ui.set(UiState::Failed {
+            error: ErrorKind::ServerError,
+        });
+    }
+
     /// `<storage_dir>/<brand_id>/remembered-meeting`.
     fn remember_path(&self) -> std::path::PathBuf {
         std::path::Path::new(&self.config.storage_dir)
@@ -344,6 +455,8 @@ impl Samtale {
             return;
         };
         let _enter = runtime.enter();
+        // Test builds: a panic here, with the runtime's lock held (see `fault`).
+        fault::hit("start");
         self.leave_current();
         let mut config = CallConfig::new(self.config.server_url.clone());
         config.remember_path = Some(self.remember_path());

@@ -73,6 +73,37 @@ fun main() {
         check(core.isShutDown(), "shutdown() shuts down")
     }
 
+    // No panic in the core reaches the app (test builds export injectPanic(entry)).
+    run {
+        val obs = Recorder()
+        val core = Samtale(config("http://127.0.0.1:9", tmp), obs)
+        injectPanic("check_code")
+        check(core.checkCode("abc") == null, "a panic in checkCode gives the safe answer, no exception")
+        check(core.checkCode("abc") == CodeProblem.NotADigit, "checkCode works again after a panic")
+        injectPanic("start")
+        core.join("123 456 7890")
+        obs.await("a failed state") { obs.states.any { it is UiState.Failed } }
+        check(obs.states.last() == UiState.Failed(ErrorKind.ServerError),
+            "a panic while joining shows Failed(ServerError) (${obs.states.last()})")
+        core.join("123 456 7890")
+        obs.await("bad code") { (obs.states.last() as? UiState.Failed)?.error is ErrorKind.BadCode }
+        check(true, "the core goes on after a panic: the next join fails for its real reason")
+        injectPanic("pull_audio")
+        check(core.pullAudio().size == 480 && core.pullAudio().all { it == 0.toShort() },
+            "a panic in pullAudio plays silence")
+        injectPanic("leave")
+        core.leave()
+        injectPanic("shutdown")
+        core.shutdown()
+        core.shutdown()
+        check(core.isShutDown(), "a panic in shutdown does not crash; the next one shuts down")
+        injectPanic("new")
+        val refused = try {
+            Samtale(config("http://127.0.0.1:9", tmp), Recorder()); false
+        } catch (e: SamtaleException.Internal) { true }
+        check(refused, "a panic while starting the core is SamtaleException.Internal")
+    }
+
     // A real meeting.
     val token = "kt-" + java.util.UUID.randomUUID()
     File(tmp, "token").writeText(token)

@@ -173,3 +173,35 @@ def test_join_see_and_hear_the_caseworker_mute_and_leave(meeting, tmp_path):
     core.shutdown()
     core.shutdown()  # idempotent
     assert core.pull_audio() == [0] * 480
+
+
+def test_a_panic_in_the_core_is_not_a_crash(tmp_path):
+    """Test builds export inject_panic(entry): the next call of that entry point panics inside
+    the core. The app must get a safe value or state, never an exception it did not ask for."""
+    obs = Recorder()
+    core = s.Samtale(config("http://127.0.0.1:9", str(tmp_path)), obs)
+    s.inject_panic("check_code")
+    assert core.check_code("abc") is None  # the safe answer; the join will tell
+    assert core.check_code("abc") == s.CodeProblem.NOT_A_DIGIT()  # and the next call works
+    # A panic while starting a call, with the core's runtime lock held.
+    s.inject_panic("start")
+    core.join("123 456 7890")
+    obs.wait("a failed state", lambda: obs.saw(s.UiState.FAILED))
+    assert obs.states[-1] == s.UiState.FAILED(error=s.ErrorKind.SERVER_ERROR()), obs.states
+    # The core goes on: the same join now fails for its real reason (a wrong digit).
+    core.join("123 456 7890")
+    obs.wait("bad code", lambda: isinstance(obs.states[-1], s.UiState.FAILED)
+             and isinstance(obs.states[-1].error, s.ErrorKind.BAD_CODE))
+    s.inject_panic("pull_audio")
+    assert core.pull_audio() == [0] * 480
+    s.inject_panic("push_audio")
+    core.push_audio([0] * 480)
+    s.inject_panic("leave")
+    core.leave()
+    s.inject_panic("shutdown")
+    core.shutdown()
+    core.shutdown()
+    assert core.is_shut_down()
+    s.inject_panic("new")
+    with pytest.raises(s.SamtaleError.Internal):
+        s.Samtale(config("http://127.0.0.1:9", str(tmp_path)), Recorder())

@@ -86,6 +86,40 @@ final class SamtaleCoreTests: XCTestCase {
         XCTAssertTrue(core.isShutDown())
     }
 
+    /// Test builds export injectPanic(entry). Without the core's guards, Swift's generated code
+    /// would `try!` the panic and crash this process.
+    func testAPanicInTheCoreIsNotACrash() throws {
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
+        let obs = Recorder()
+        let core = try Samtale(config: appConfig("http://127.0.0.1:9", tmp), observer: obs)
+        injectPanic(entry: "check_code")
+        XCTAssertNil(core.checkCode(code: "abc"), "the safe answer")
+        XCTAssertEqual(core.checkCode(code: "abc"), .notADigit, "and the next call works")
+        injectPanic(entry: "start")
+        core.join(code: "123 456 7890")
+        try obs.await("failed") { r in r.states.contains { if case .failed = $0 { return true } else { return false } } }
+        XCTAssertEqual(obs.snapshot().states.last, .failed(error: .serverError))
+        core.join(code: "123 456 7890")
+        try obs.await("bad code") { r in
+            if case .failed(.badCode) = r.states.last { return true } else { return false }
+        }
+        injectPanic(entry: "pull_audio")
+        XCTAssertEqual(core.pullAudio(), [Int16](repeating: 0, count: 480))
+        injectPanic(entry: "leave")
+        core.leave()
+        injectPanic(entry: "shutdown")
+        core.shutdown()
+        core.shutdown()
+        XCTAssertTrue(core.isShutDown())
+        injectPanic(entry: "new")
+        XCTAssertThrowsError(try Samtale(config: appConfig("http://127.0.0.1:9", tmp), observer: Recorder())) { error in
+            guard case SamtaleError.Internal = error else {
+                return XCTFail("expected SamtaleError.Internal, got \(error)")
+            }
+        }
+    }
+
     func testJoinSeeHearMuteLeave() throws {
         let tmp = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
         try FileManager.default.createDirectory(at: tmp, withIntermediateDirectories: true)
