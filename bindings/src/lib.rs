@@ -16,6 +16,8 @@
 //! never wait for a lock and the core allocates nothing in them (uniffi itself copies the
 //! samples across the boundary once per call).
 
+#[cfg(target_os = "android")]
+mod android;
 mod convert;
 mod fault;
 mod logging;
@@ -56,6 +58,11 @@ pub struct AppConfig {
     pub storage_dir: String,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// Extra CA certificates (PEM) to trust besides the platform's, for HTTPS and WSS alike:
+    /// a municipality that runs its own CA ships it here (the brand file's `ca.pem`). Ignored
+    /// on Android, where the CA belongs in the app's `network_security_config`.
+    #[uniffi(default = None)]
+    pub extra_ca_pem: Option<String>,
 }
 
 /// Clockwise rotation that makes a captured frame upright.
@@ -460,6 +467,7 @@ impl Samtale {
         self.leave_current();
         let mut config = CallConfig::new(self.config.server_url.clone());
         config.remember_path = Some(self.remember_path());
+        config.extra_ca_pem = self.config.extra_ca_pem.clone();
         let call = make(config);
         let generation = {
             let mut g = lock(&self.generation);

@@ -86,6 +86,7 @@ async fn an_observer_may_join_leave_and_shut_down_from_its_callbacks() {
             brand_id: "test".into(),
             storage_dir: storage.path().to_string_lossy().into_owned(),
             log_level: LogLevel::Warn,
+            extra_ca_pem: None,
         },
         Arc::clone(&observer) as Arc<dyn CallObserver>,
     )

@@ -27,8 +27,38 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    /// A client for the server at `base_url` (e.g. `https://samtale.example.dk`).
+    /// A client for the server at `base_url` (e.g. `https://samtale.example.dk`), trusting the
+    /// platform's roots (a plain `http://` server also works without any).
     pub fn new(base_url: &str, timeout: Duration) -> Result<Self, CoreError> {
+        match crate::tls::client_config(None) {
+            Ok(tls) => Self::with_tls(base_url, timeout, tls),
+            Err(_) if base_url.starts_with("http://") => Self::plain(base_url, timeout),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A client with this TLS configuration (see [`crate::tls::client_config`]).
+    pub fn with_tls(
+        base_url: &str,
+        timeout: Duration,
+        tls: std::sync::Arc<rustls::ClientConfig>,
+    ) -> Result<Self, CoreError> {
+        Self::build(base_url, timeout, Some(tls))
+    }
+
+    /// A client for a plain `http://` server, without TLS trust (a machine without a CA
+    /// store); `https://` URLs fail to connect.
+    pub fn plain(base_url: &str, timeout: Duration) -> Result<Self, CoreError> {
+        Self::build(base_url, timeout, Some(crate::tls::trusting_nothing()))
+    }
+
+    fn build(
+        base_url: &str,
+        timeout: Duration,
+        tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    ) -> Result<Self, CoreError> {
+        // reqwest's own TLS set-up would read the system store too (and fail without one).
+        let tls = tls.unwrap_or_else(crate::tls::trusting_nothing);
         ensure_crypto_provider();
         let mut base =
             Url::parse(base_url).map_err(|e| CoreError::InvalidServerUrl(format!("{e}")))?;
@@ -43,6 +73,7 @@ impl ApiClient {
             base.set_path(&path);
         }
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(rustls::ClientConfig::clone(&tls))
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
@@ -130,7 +161,11 @@ async fn send_json<T: serde::de::DeserializeOwned>(
 ) -> Result<T, CoreError> {
     let resp = req.send().await.map_err(|e| {
         // reqwest's Display never includes the body; the URL holds no secrets.
-        CoreError::Network(format!("{e}"))
+        if crate::tls::is_certificate_error(&e) {
+            CoreError::UntrustedServer(format!("{e}"))
+        } else {
+            CoreError::Network(format!("{e}"))
+        }
     })?;
     let status = resp.status();
     let retry_after = resp

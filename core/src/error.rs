@@ -17,6 +17,14 @@ pub enum CoreError {
     /// Could not reach the server at all (DNS, connect, TLS, timeout).
     #[error("network: {0}")]
     Network(String),
+    /// The server's certificate was refused: not signed by a trusted CA, expired, or for
+    /// another name. Most often a network that intercepts (a hotel's or library's Wi-Fi login
+    /// page), else a server set up wrong.
+    #[error("untrusted server certificate: {0}")]
+    UntrustedServer(String),
+    /// The configured trust (extra CA certificates) cannot be used.
+    #[error("invalid trust configuration: {0}")]
+    InvalidTrust(String),
     /// The server answered with a documented API error.
     #[error("server refused ({status}): {code:?}")]
     Api {
@@ -73,6 +81,8 @@ impl CoreError {
             CoreError::InvalidCode(_) => "invalid_code",
             CoreError::InvalidServerUrl(_) => "invalid_server_url",
             CoreError::Network(_) => "network",
+            CoreError::UntrustedServer(_) => "untrusted_server",
+            CoreError::InvalidTrust(_) => "invalid_trust",
             CoreError::Api { .. } => "api",
             CoreError::Protocol(_) => "protocol",
             CoreError::Signalling { .. } => "signalling",
@@ -85,8 +95,12 @@ impl CoreError {
     pub fn public(&self) -> PublicError {
         match self {
             CoreError::InvalidCode(e) => PublicError::BadCode(e.clone()),
-            CoreError::InvalidServerUrl(_) => PublicError::ServerError,
-            CoreError::Network(_) | CoreError::GaveUp(_) => PublicError::NoNetwork,
+            CoreError::InvalidServerUrl(_) | CoreError::InvalidTrust(_) => PublicError::ServerError,
+            // The citizen's next step is the same as offline: check the connection (log in to
+            // the Wi-Fi), or call the help line.
+            CoreError::Network(_) | CoreError::GaveUp(_) | CoreError::UntrustedServer(_) => {
+                PublicError::NoNetwork
+            }
             CoreError::Api {
                 code,
                 retry_after_secs,
@@ -150,6 +164,14 @@ mod tests {
                 PublicError::BadCode(CodeError::Empty),
             ),
             (CoreError::Network("refused".into()), PublicError::NoNetwork),
+            (
+                CoreError::UntrustedServer("unknown issuer".into()),
+                PublicError::NoNetwork,
+            ),
+            (
+                CoreError::InvalidTrust("no certificate".into()),
+                PublicError::ServerError,
+            ),
             (
                 CoreError::Api {
                     status: 404,

@@ -19,6 +19,7 @@ pub mod media;
 pub mod observer;
 pub mod remember;
 pub mod stats;
+pub mod tls;
 
 pub use samtale_protocol::code;
 pub use samtale_protocol::wire as protocol;

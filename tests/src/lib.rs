@@ -3,6 +3,7 @@
 
 pub mod coturn;
 pub mod netns;
+pub mod tls;
 use samtale_core::api::ApiClient;
 use samtale_core::devices::{DeviceOptions, Devices};
 use samtale_core::protocol::Meeting;
@@ -18,7 +19,8 @@ use tokio::task::JoinHandle;
 pub const STAFF_TOKEN: &str = "test-staff-token-0123456789";
 
 /// A TCP proxy on loopback. Its target can be changed (server restart on a new port) and all
-/// its connections cut at once (a dropped signalling socket).
+/// its connections cut at once (a dropped signalling socket). With a TLS acceptor it is
+/// the server's HTTPS front (`https://` and `wss://`), like the nginx of a real deployment.
 pub struct TcpProxy {
     addr: SocketAddr,
     target: Arc<Mutex<SocketAddr>>,
@@ -29,6 +31,14 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Starts a proxy in front of `target`.
     pub async fn start(target: SocketAddr) -> std::io::Result<Self> {
+        Self::start_with(target, None).await
+    }
+
+    /// Starts a proxy in front of `target`, terminating TLS with `tls` if given.
+    pub async fn start_with(
+        target: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let target = Arc::new(Mutex::new(target));
@@ -37,9 +47,23 @@ impl TcpProxy {
         let accept = tokio::spawn(async move {
             while let Ok((mut inbound, _)) = listener.accept().await {
                 let to = *t.lock().unwrap_or_else(|p| p.into_inner());
+                let tls = tls.clone();
                 let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    let Ok(mut outbound) = TcpStream::connect(to).await else {
+                        return;
+                    };
+                    match tls {
+                        None => {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                        // A client that refuses our certificate ends the handshake here.
+                        Some(tls) => {
+                            if let Ok(mut inbound) = tls.accept(inbound).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound)
+                                    .await;
+                            }
+                        }
                     }
                 });
                 let mut conns = c.lock().unwrap_or_else(|p| p.into_inner());
@@ -94,6 +118,9 @@ pub struct TestServerOptions {
     pub clock: Clock,
     /// TURN relays for the tickets.
     pub turn: Option<samtale_server::TurnConfig>,
+    /// Serve HTTPS/WSS with a certificate from this private CA (clients trust it only when
+    /// configured to: see [`TestServer::config`]).
+    pub tls: Option<tls::TestCa>,
 }
 
 impl Default for TestServerOptions {
@@ -103,6 +130,7 @@ impl Default for TestServerOptions {
             lookup_burst: 100,
             clock: Clock::system(),
             turn: None,
+            tls: None,
         }
     }
 }
@@ -127,7 +155,10 @@ impl TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         // The proxy must exist first: its address goes into the tickets as the public URL.
         let placeholder: SocketAddr = "127.0.0.1:9".parse().expect("addr");
-        let proxy = TcpProxy::start(placeholder).await.expect("proxy");
+        let acceptor = opts.tls.as_ref().map(tls::TestCa::acceptor);
+        let proxy = TcpProxy::start_with(placeholder, acceptor)
+            .await
+            .expect("proxy");
         let server = Self::launch(&dir, &opts, proxy.addr()).await;
         proxy.retarget(server.addr());
         Self {
@@ -151,7 +182,7 @@ impl TestServer {
                 .to_string_lossy()
                 .into_owned(),
             staff_token: STAFF_TOKEN.to_owned(),
-            public_url: Some(format!("http://{public}")),
+            public_url: Some(format!("{}://{public}", scheme(opts))),
             resume_grace_secs: opts.resume_grace_secs,
             lookup_burst: opts.lookup_burst,
             clock: opts.clock.clone(),
@@ -161,9 +192,14 @@ impl TestServer {
         samtale_server::start(config).await.expect("server starts")
     }
 
-    /// Base URL clients use (through the proxy).
+    /// Base URL clients use (through the proxy; `https` with [`TestServerOptions::tls`]).
     pub fn url(&self) -> String {
-        format!("http://{}", self.proxy.addr())
+        format!("{}://{}", scheme(&self.opts), self.proxy.addr())
+    }
+
+    /// The private CA's certificate (PEM) when the server speaks TLS.
+    pub fn ca_pem(&self) -> Option<String> {
+        self.opts.tls.as_ref().map(|ca| ca.ca_pem.clone())
     }
 
     /// Base URL of the server itself, bypassing the proxy.
@@ -190,9 +226,10 @@ impl TestServer {
         self.server = Some(server);
     }
 
-    /// An API client through the proxy.
+    /// An API client through the proxy (trusting the private CA, if any).
     pub fn api(&self) -> ApiClient {
-        ApiClient::new(&self.url(), Duration::from_secs(10)).expect("api client")
+        let tls = samtale_core::tls::client_config(self.ca_pem().as_deref()).expect("tls");
+        ApiClient::with_tls(&self.url(), Duration::from_secs(10), tls).expect("api client")
     }
 
     /// Creates a meeting.
@@ -203,9 +240,11 @@ impl TestServer {
             .expect("create meeting")
     }
 
-    /// A call config for this server, media on loopback, fast retries.
+    /// A call config for this server, media on loopback, fast retries; trusting the private
+    /// CA, if any.
     pub fn config(&self) -> CallConfig {
         let mut config = CallConfig::new(self.url()).loopback();
+        config.extra_ca_pem = self.ca_pem();
         config.timing = FsmTiming {
             retry_max: Duration::from_secs(1),
             ..FsmTiming::default()
@@ -238,6 +277,10 @@ impl TestServer {
         assert_eq!(s, CallState::InCall, "citizen should be in the call");
         citizen
     }
+}
+
+fn scheme(opts: &TestServerOptions) -> &'static str {
+    if opts.tls.is_some() { "https" } else { "http" }
 }
 
 /// Gives `call` the emulator's microphone, camera and speaker until the call is over.

@@ -61,6 +61,9 @@ pub struct CallConfig {
     /// Where to remember the meeting for one-tap rejoin (see [`crate::remember`]): after a
     /// successful look-up the server's pairing token is stored here; `None` remembers nothing.
     pub remember_path: Option<std::path::PathBuf>,
+    /// Extra CA certificates (PEM) trusted besides the platform's, for HTTPS and WSS alike:
+    /// a municipality's own CA, or a test's (ignored on Android: see [`crate::tls`]).
+    pub extra_ca_pem: Option<String>,
     /// Fault injection for tests: received RTP packets for which this returns `false` are
     /// dropped on arrival, as if the network had lost them (retransmissions included).
     pub inbound_filter: Option<InboundFilter>,
@@ -95,6 +98,7 @@ impl CallConfig {
             send_video: true,
             inbound_filter: None,
             remember_path: None,
+            extra_ca_pem: None,
         }
     }
 
@@ -206,7 +210,22 @@ impl Call {
             media: MediaIo::start(origin),
         });
         let (tx, rx) = mpsc::unbounded_channel();
-        let api = ApiClient::new(&config.server_url, config.http_timeout);
+        // One TLS configuration for the API and signalling alike. A plain-http server (tests,
+        // a tester's laptop) does not need one; there a machine without any CA store works.
+        let (api, tls) = match crate::tls::client_config(config.extra_ca_pem.as_deref()) {
+            Ok(tls) => (
+                ApiClient::with_tls(&config.server_url, config.http_timeout, Arc::clone(&tls)),
+                Some(tls),
+            ),
+            Err(e) if config.server_url.starts_with("http://") => {
+                log::debug!("no TLS trust ({}); plain http only", e.kind());
+                (
+                    ApiClient::plain(&config.server_url, config.http_timeout),
+                    None,
+                )
+            }
+            Err(e) => (Err(e), None),
+        };
         let fsm = CallFsm::new(config.timing.clone(), rand::random());
         let actor = Actor {
             config,
@@ -214,6 +233,7 @@ impl Call {
             shared: Arc::clone(&shared),
             tx: tx.clone(),
             api: None,
+            tls,
             code: None,
             pairing: None,
             ticket: None,
@@ -387,6 +407,8 @@ struct Actor {
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Input>,
     api: Option<ApiClient>,
+    /// The TLS configuration the API client uses, for signalling too.
+    tls: Option<Arc<rustls::ClientConfig>>,
     code: Option<JoinCode>,
     /// Set when rejoining with a pairing token instead of a code.
     pairing: Option<String>,
@@ -1008,6 +1030,7 @@ impl Actor {
             self.sig_generation,
             ticket.signalling_url.clone(),
             hello,
+            self.tls.clone(),
             self.tx.clone(),
         ));
     }

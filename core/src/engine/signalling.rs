@@ -5,6 +5,7 @@ use super::Input;
 use crate::error::CoreError;
 use futures_util::{SinkExt, StreamExt};
 use samtale_protocol::{ClientMessage, MAX_WS_MESSAGE_BYTES, ServerMessage, WsErrorCode};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, timeout};
@@ -62,11 +63,12 @@ pub(crate) fn open(
     generation: u64,
     url: String,
     hello: ClientMessage,
+    tls: Option<Arc<rustls::ClientConfig>>,
     events: mpsc::UnboundedSender<Input>,
 ) -> SignallingHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
-        let reason = run(generation, &url, hello, rx, &events).await;
+        let reason = run(generation, &url, hello, tls, rx, &events).await;
         if let Some(reason) = reason {
             let _ = events.send(Input::SignallingClosed(generation, reason));
         }
@@ -84,6 +86,7 @@ async fn run(
     generation: u64,
     url: &str,
     hello: ClientMessage,
+    tls: Option<Arc<rustls::ClientConfig>>,
     mut outbound: mpsc::UnboundedReceiver<Command>,
     events: &mpsc::UnboundedSender<Input>,
 ) -> Option<CoreError> {
@@ -96,10 +99,17 @@ async fn run(
         Ok(stream) => stream,
         Err(e) => return Some(e),
     };
-    let handshake =
-        tokio_tungstenite::client_async_tls_with_config(url, stream, Some(config), None);
+    let handshake = tokio_tungstenite::client_async_tls_with_config(
+        url,
+        stream,
+        Some(config),
+        tls.map(tokio_tungstenite::Connector::Rustls),
+    );
     let (mut ws, _) = match tokio::time::timeout_at(deadline, handshake).await {
         Ok(Ok(ok)) => ok,
+        Ok(Err(e)) if crate::tls::is_certificate_error(&e) => {
+            return Some(CoreError::UntrustedServer(format!("signalling: {e}")));
+        }
         Ok(Err(e)) => return Some(CoreError::Network(format!("signalling connect: {e}"))),
         Err(_) => return Some(CoreError::Network("signalling connect timed out".into())),
     };
