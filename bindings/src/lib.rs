@@ -26,6 +26,7 @@ use convert::ui_state;
 pub use convert::{CodeProblem, EndKind, ErrorKind, UiState};
 use samtale_core::media::FRAME_SAMPLES;
 use samtale_core::observer::Observable;
+use samtale_core::remember::{FileStore, TokenStore};
 use samtale_core::{Call, CallConfig, Subscription, VideoFrame};
 use std::sync::{Arc, Mutex};
 
@@ -136,6 +137,55 @@ pub trait CallObserver: Send + Sync {
     fn on_remote_video(&self, frame: RemoteVideoFrame);
 }
 
+/// Implemented by the shell: secure storage for the one secret the core keeps, the pairing
+/// token of the remembered meeting (Android: Keystore-encrypted storage; iOS: Keychain,
+/// `kSecAttrAccessibleAfterFirstUnlockThisDeviceOnly`). Without one the token is kept in a
+/// file under `storage_dir`, which the app must exclude from backups. `save` is called on a
+/// core thread after a successful look-up, `load`/`delete` on the thread that calls
+/// `hasRememberedMeeting()`, `rejoin()` or `forgetMeeting()` (and on a core thread when the
+/// server no longer knows the token); never while a lock of the core is held.
+#[uniffi::export(foreign)]
+pub trait SecureStore: Send + Sync {
+    /// The value stored under `key`, if any.
+    fn load(&self, key: String) -> Option<String>;
+    /// Stores `value` under `key`, replacing any; `false` if it could not be stored.
+    fn save(&self, key: String, value: String) -> bool;
+    /// Deletes `key` (no error if absent).
+    fn delete(&self, key: String);
+}
+
+/// The shell's [`SecureStore`] as the core's token store, under one key per brand. A store
+/// that throws is treated as empty (and logged), never as a crash.
+struct ForeignStore {
+    store: Arc<dyn SecureStore>,
+    key: String,
+}
+
+impl samtale_core::remember::TokenStore for ForeignStore {
+    fn load(&self) -> Option<String> {
+        let run = std::panic::AssertUnwindSafe(|| self.store.load(self.key.clone()));
+        std::panic::catch_unwind(run).unwrap_or_else(|_| {
+            log::error!("the secure store failed to load");
+            None
+        })
+    }
+    fn save(&self, token: &str) -> Result<(), String> {
+        let run =
+            std::panic::AssertUnwindSafe(|| self.store.save(self.key.clone(), token.to_owned()));
+        match std::panic::catch_unwind(run) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the secure store refused it".into()),
+            Err(_) => Err("the secure store failed".into()),
+        }
+    }
+    fn forget(&self) {
+        let run = std::panic::AssertUnwindSafe(|| self.store.delete(self.key.clone()));
+        if std::panic::catch_unwind(run).is_err() {
+            log::error!("the secure store failed to delete");
+        }
+    }
+}
+
 struct Current {
     call: Call,
     _subscriptions: Vec<Subscription>,
@@ -147,6 +197,8 @@ struct Current {
 pub struct Samtale {
     config: AppConfig,
     observer: Arc<dyn CallObserver>,
+    /// Where the remembered meeting's pairing token is kept.
+    remember: Arc<dyn TokenStore>,
     /// What the app is shown; its one subscription calls `observer.on_state` off-thread.
     ui: Observable<UiState>,
     _ui_subscription: Subscription,
@@ -196,11 +248,14 @@ fn try_lock<T>(m: &Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
 
 #[uniffi::export]
 impl Samtale {
-    /// Starts the core. The observer gets `Idle` first (on its delivery thread).
-    #[uniffi::constructor]
+    /// Starts the core. The observer gets `Idle` first (on its delivery thread). Phones pass
+    /// their `SecureStore` for the pairing token; without one it is kept in a file under
+    /// `storage_dir`.
+    #[uniffi::constructor(default(secure_store = None))]
     pub fn new(
         config: AppConfig,
         observer: Arc<dyn CallObserver>,
+        secure_store: Option<Arc<dyn SecureStore>>,
     ) -> Result<Arc<Self>, SamtaleError> {
         guarded(
             "new",
@@ -215,12 +270,20 @@ impl Samtale {
                     .map_err(|e| SamtaleError::Runtime {
                         detail: e.to_string(),
                     })?;
+                let remember: Arc<dyn TokenStore> = match secure_store {
+                    Some(store) => Arc::new(ForeignStore {
+                        store,
+                        key: format!("{}/remembered-meeting", config.brand_id),
+                    }),
+                    None => Arc::new(FileStore::new(remember_path(&config))),
+                };
                 let ui = Observable::new(UiState::Idle);
                 let notify = Arc::clone(&observer);
                 let ui_subscription = ui.subscribe(move |state| notify.on_state(state.clone()));
                 Ok(Arc::new(Self {
                     config,
                     observer,
+                    remember,
                     ui,
                     _ui_subscription: ui_subscription,
                     generation: Arc::new(Mutex::new(0)),
@@ -262,7 +325,7 @@ impl Samtale {
         guarded(
             "has_remembered_meeting",
             || false,
-            || samtale_core::remember::load(&self.remember_path()).is_some(),
+            || self.remember.load().is_some(),
         )
     }
 
@@ -273,7 +336,7 @@ impl Samtale {
         guarded(
             "rejoin",
             || self.show_internal_failure(),
-            || match samtale_core::remember::load(&self.remember_path()) {
+            || match self.remember.load() {
                 Some(token) => self.start(|config| Call::rejoin(config, token)),
                 None => {
                     self.leave_current();
@@ -292,7 +355,7 @@ impl Samtale {
             "forget_meeting",
             || (),
             || {
-                samtale_core::remember::forget(&self.remember_path());
+                self.remember.forget();
             },
         )
     }
@@ -448,13 +511,6 @@ impl Samtale {
         });
     }
 
-    /// `<storage_dir>/<brand_id>/remembered-meeting`.
-    fn remember_path(&self) -> std::path::PathBuf {
-        std::path::Path::new(&self.config.storage_dir)
-            .join(&self.config.brand_id)
-            .join("remembered-meeting")
-    }
-
     /// Starts a call (leaving a running one first) and wires it to the observer.
     fn start(&self, make: impl FnOnce(CallConfig) -> Call) {
         let runtime = lock(&self.runtime);
@@ -466,7 +522,7 @@ impl Samtale {
         fault::hit("start");
         self.leave_current();
         let mut config = CallConfig::new(self.config.server_url.clone());
-        config.remember_path = Some(self.remember_path());
+        config.remember = Some(Arc::clone(&self.remember));
         config.extra_ca_pem = self.config.extra_ca_pem.clone();
         let call = make(config);
         let generation = {
@@ -504,6 +560,13 @@ impl Samtale {
             c.call.leave();
         }
     }
+}
+
+/// `<storage_dir>/<brand_id>/remembered-meeting`: the file fallback.
+fn remember_path(config: &AppConfig) -> std::path::PathBuf {
+    std::path::Path::new(&config.storage_dir)
+        .join(&config.brand_id)
+        .join("remembered-meeting")
 }
 
 impl Drop for Samtale {

@@ -89,6 +89,7 @@ async fn an_observer_may_join_leave_and_shut_down_from_its_callbacks() {
             extra_ca_pem: None,
         },
         Arc::clone(&observer) as Arc<dyn CallObserver>,
+        None,
     )
     .expect("core");
     let _ = observer.samtale.set(Arc::downgrade(&samtale));

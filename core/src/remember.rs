@@ -3,10 +3,51 @@
 //! accepts (`POST /api/v1/rejoin`) while the meeting is open; ending or expiring the meeting
 //! revokes it server-side, and the core deletes the file when the server no longer knows it.
 //!
-//! Stored in one small file (mode 0600 on Unix), written atomically (temp file + rename).
+//! The token is a secret (it lets its holder into the meeting), so where it is kept is the
+//! shell's choice: a [`TokenStore`]. Phones supply secure storage (Android Keystore, iOS
+//! Keychain) through `samtale-ffi`'s `SecureStore`; the fallback, for desktops and tests, is
+//! [`FileStore`]: one small file (mode 0600 on Unix), written atomically (temp file +
+//! rename). Both platforms back up app storage by default: a shell using the file must
+//! exclude it from backups (docs/bindings.md).
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where the pairing token of the remembered meeting is kept. Called off the call's thread
+/// (a keystore may take a while).
+pub trait TokenStore: Send + Sync {
+    /// The remembered token, if there is one.
+    fn load(&self) -> Option<String>;
+    /// Remembers `token`, replacing any other.
+    fn save(&self, token: &str) -> Result<(), String>;
+    /// Forgets the token (no error if there was none).
+    fn forget(&self);
+}
+
+/// The token in a file: the desktop fallback.
+#[derive(Debug, Clone)]
+pub struct FileStore {
+    path: PathBuf,
+}
+
+impl FileStore {
+    /// A store at `path` (its directory is created on the first save).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+}
+
+impl TokenStore for FileStore {
+    fn load(&self) -> Option<String> {
+        load(&self.path)
+    }
+    fn save(&self, token: &str) -> Result<(), String> {
+        save(&self.path, token).map_err(|e| e.to_string())
+    }
+    fn forget(&self) {
+        forget(&self.path);
+    }
+}
 
 /// Stores `token` at `path` (creating the directory).
 pub fn save(path: &Path, token: &str) -> std::io::Result<()> {

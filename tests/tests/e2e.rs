@@ -8,6 +8,7 @@ use samtale_e2e::{
     wait_media_from, wait_stats, with_devices,
 };
 use samtale_server::Clock;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -268,14 +269,27 @@ async fn a_remembered_meeting_rejoins_with_one_tap_until_it_ends() {
     let dir = tempfile::tempdir().expect("tmp");
     let path = dir.path().join("brand").join("remembered-meeting");
     let mut config = server.config();
-    config.remember_path = Some(path.clone());
+    config.remember = Some(Arc::new(samtale_core::remember::FileStore::new(
+        path.clone(),
+    )));
 
     let first = Call::join(config.clone(), &meeting.code);
     assert_eq!(
         first.wait_for(LONG, |s| *s == CallState::InCall).await,
         CallState::InCall
     );
-    let token = samtale_core::remember::load(&path).expect("the meeting is remembered");
+    // Saved off the call's task, as soon as the look-up succeeded.
+    let deadline = tokio::time::Instant::now() + LONG;
+    let token = loop {
+        if let Some(token) = samtale_core::remember::load(&path) {
+            break token;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the meeting is remembered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let stored = std::fs::read_to_string(&path).expect("file");
     assert!(
         !stored.contains(&meeting.code),

@@ -48,6 +48,31 @@ class Recorder : CallObserver {
     }
 }
 
+/** The shell's secure storage, in memory (a phone uses Keystore/Keychain). */
+class MemoryStore : SecureStore {
+    private val lock = Object()
+    val values = mutableMapOf<String, String>()
+
+    override fun load(key: String): String? = synchronized(lock) { values[key] }
+
+    override fun save(key: String, value: String): Boolean = synchronized(lock) {
+        values[key] = value
+        lock.notifyAll()
+        true
+    }
+
+    override fun delete(key: String) = synchronized(lock) { values.remove(key); Unit }
+
+    fun awaitKey(key: String, timeoutMs: Long = 30_000) = synchronized(lock) {
+        val end = System.currentTimeMillis() + timeoutMs
+        while (key !in values) {
+            val left = end - System.currentTimeMillis()
+            if (left <= 0) check(false, "timed out waiting for $key in the secure store")
+            lock.wait(left)
+        }
+    }
+}
+
 /** Keeps a child's output pipe from filling up; ends quietly when the child is gone. */
 fun drain(r: java.io.BufferedReader) =
     Thread { try { r.forEachLine { } } catch (_: java.io.IOException) { } }.apply { isDaemon = true }.start()
@@ -198,6 +223,21 @@ fun main() {
         }
         check(true, "rejoin without a remembered meeting fails with NoRememberedMeeting")
         core.shutdown()
+
+        // With the shell's secure storage, the pairing token goes there and to no file.
+        val store = MemoryStore()
+        val dir2 = kotlin.io.path.createTempDirectory("samtale-kt-store-").toFile()
+        val obs2 = Recorder()
+        val core2 = Samtale(config(url, dir2), obs2, store)
+        core2.join(code)
+        obs2.await("waiting") { obs2.states.any { it is UiState.Waiting } }
+        store.awaitKey("test-kommune/remembered-meeting")
+        check(dir2.walk().none { it.isFile }, "no token file when a SecureStore is given")
+        core2.leave()
+        check(core2.hasRememberedMeeting(), "remembered through the SecureStore")
+        core2.forgetMeeting()
+        check(store.values.isEmpty(), "forgetMeeting deletes it from the SecureStore")
+        core2.shutdown()
         core.shutdown()
         check(core.pullAudio() == List<Short>(480) { 0 }, "after shutdown, silence")
     } finally {

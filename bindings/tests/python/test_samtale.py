@@ -109,6 +109,48 @@ def test_offline_code_check_and_bad_code_fail_without_network(tmp_path):
     assert core.is_shut_down()
 
 
+class MemoryStore(s.SecureStore):
+    """The shell's secure storage, in memory (a phone uses Keystore/Keychain)."""
+
+    def __init__(self):
+        self.values = {}
+        self.cond = threading.Condition()
+
+    def load(self, key):
+        with self.cond:
+            return self.values.get(key)
+
+    def save(self, key, value):
+        with self.cond:
+            self.values[key] = value
+            self.cond.notify_all()
+        return True
+
+    def delete(self, key):
+        with self.cond:
+            self.values.pop(key, None)
+
+
+def test_a_secure_store_keeps_the_pairing_token_instead_of_a_file(meeting, tmp_path):
+    url, code, _ = meeting
+    store = MemoryStore()
+    obs = Recorder()
+    core = s.Samtale(config(url, str(tmp_path)), obs, store)
+    core.join(code)
+    obs.wait("in call", lambda: obs.saw(s.UiState.IN_CALL))
+    key = "test-kommune/remembered-meeting"
+    with store.cond:
+        assert store.cond.wait_for(lambda: key in store.values, DEADLINE), store.values
+    assert code.replace(" ", "") not in store.values[key]
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()], "no token file"
+    core.leave()
+    obs.wait("ended", lambda: obs.saw(s.UiState.ENDED))
+    assert core.has_remembered_meeting()
+    core.forget_meeting()
+    assert store.values == {}
+    core.shutdown()
+
+
 def test_join_see_and_hear_the_caseworker_mute_and_leave(meeting, tmp_path):
     url, code, host = meeting
     obs = Recorder()

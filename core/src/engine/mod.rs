@@ -60,7 +60,7 @@ pub struct CallConfig {
     pub send_video: bool,
     /// Where to remember the meeting for one-tap rejoin (see [`crate::remember`]): after a
     /// successful look-up the server's pairing token is stored here; `None` remembers nothing.
-    pub remember_path: Option<std::path::PathBuf>,
+    pub remember: Option<Arc<dyn crate::remember::TokenStore>>,
     /// Extra CA certificates (PEM) trusted besides the platform's, for HTTPS and WSS alike:
     /// a municipality's own CA, or a test's (ignored on Android: see [`crate::tls`]).
     pub extra_ca_pem: Option<String>,
@@ -97,7 +97,7 @@ impl CallConfig {
             send_audio: true,
             send_video: true,
             inbound_filter: None,
-            remember_path: None,
+            remember: None,
             extra_ca_pem: None,
         }
     }
@@ -502,11 +502,15 @@ impl Actor {
             }
             Input::Resolved(Ok(ticket)) => {
                 self.shared.stats.resolved();
-                if let (Some(path), Some(token)) =
-                    (&self.config.remember_path, &ticket.pairing_token)
-                    && let Err(e) = crate::remember::save(path, token)
+                if let (Some(store), Some(token)) =
+                    (self.config.remember.clone(), ticket.pairing_token.clone())
                 {
-                    log::warn!("could not remember the meeting: {e}");
+                    // A keystore may be slow: not on the call's task.
+                    tokio::task::spawn_blocking(move || {
+                        if let Err(e) = store.save(&token) {
+                            log::warn!("could not remember the meeting: {e}");
+                        }
+                    });
                 }
                 self.ticket = Some(ticket);
                 self.feed(Event::Resolved).await;
@@ -516,9 +520,10 @@ impl Actor {
                 // forgotten, so the app stops offering one-tap rejoin.
                 if self.pairing.is_some()
                     && e.public() == crate::PublicError::CodeNotFoundOrExpired
-                    && let Some(path) = &self.config.remember_path
+                    && let Some(store) = self.config.remember.clone()
                 {
-                    crate::remember::forget(path);
+                    // Awaited: once the app sees the failure, nothing is remembered any more.
+                    let _ = tokio::task::spawn_blocking(move || store.forget()).await;
                 }
                 self.feed(Event::ResolveFailed(e)).await
             }

@@ -48,6 +48,38 @@ final class Recorder: CallObserver, @unchecked Sendable {
     }
 }
 
+/// The shell's secure storage, in memory (a phone uses the Keychain).
+final class MemoryStore: SecureStore, @unchecked Sendable {
+    private let cond = NSCondition()
+    private(set) var values: [String: String] = [:]
+
+    func load(key: String) -> String? {
+        cond.lock(); defer { cond.unlock() }
+        return values[key]
+    }
+
+    func save(key: String, value: String) -> Bool {
+        cond.lock(); defer { cond.unlock() }
+        values[key] = value
+        cond.broadcast()
+        return true
+    }
+
+    func delete(key: String) {
+        cond.lock(); defer { cond.unlock() }
+        values.removeValue(forKey: key)
+    }
+
+    func awaitKey(_ key: String, timeout: TimeInterval = 30) -> Bool {
+        let end = Date().addingTimeInterval(timeout)
+        cond.lock(); defer { cond.unlock() }
+        while values[key] == nil {
+            if !cond.wait(until: end) { return false }
+        }
+        return true
+    }
+}
+
 func appConfig(_ url: String, _ dir: URL) -> AppConfig {
     AppConfig(serverUrl: url, brandId: "test-kommune", storageDir: dir.path, logLevel: .warn)
 }
@@ -209,5 +241,22 @@ final class SamtaleCoreTests: XCTestCase {
         core.shutdown()
         core.shutdown()
         XCTAssertEqual(core.pullAudio(), [Int16](repeating: 0, count: 480))
+
+        // With the shell's secure storage, the pairing token goes there and to no file.
+        let store = MemoryStore()
+        let dir2 = FileManager.default.temporaryDirectory.appendingPathComponent(UUID().uuidString)
+        try FileManager.default.createDirectory(at: dir2, withIntermediateDirectories: true)
+        let obs2 = Recorder()
+        let core2 = try Samtale(config: appConfig(url, dir2), observer: obs2, secureStore: store)
+        core2.join(code: code)
+        try obs2.await("waiting") { r in r.states.contains(.waiting) }
+        XCTAssertTrue(store.awaitKey("test-kommune/remembered-meeting"), "the token is in the SecureStore")
+        let files = FileManager.default.enumerator(atPath: dir2.path)?.allObjects ?? []
+        XCTAssertTrue(files.isEmpty, "no token file when a SecureStore is given: \(files)")
+        core2.leave()
+        XCTAssertTrue(core2.hasRememberedMeeting())
+        core2.forgetMeeting()
+        XCTAssertTrue(store.values.isEmpty)
+        core2.shutdown()
     }
 }
