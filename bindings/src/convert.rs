@@ -149,6 +149,61 @@ pub(crate) fn rotation(r: crate::Rotation) -> samtale_core::Rotation {
     }
 }
 
+/// A platform camera frame -> an upright I420 picture (the core does the work).
+pub(crate) fn camera_frame(
+    f: &crate::CameraFrame,
+) -> Result<samtale_core::VideoFrame, samtale_core::media::FrameError> {
+    use samtale_core::media::{CameraPlanes, Plane};
+    let n = |v: u32| v as usize;
+    let y = Plane {
+        data: &f.y,
+        row_stride: n(f.y_row_stride),
+        pixel_stride: 1,
+    };
+    let planes = match &f.chroma {
+        crate::Chroma::Planar {
+            u,
+            v,
+            row_stride,
+            pixel_stride,
+        } => {
+            let (row_stride, pixel_stride) = (n(*row_stride), n(*pixel_stride));
+            CameraPlanes {
+                width: f.width,
+                height: f.height,
+                y,
+                u: Plane {
+                    data: u,
+                    row_stride,
+                    pixel_stride,
+                },
+                v: Plane {
+                    data: v,
+                    row_stride,
+                    pixel_stride,
+                },
+            }
+        }
+        crate::Chroma::Nv12 { uv, row_stride } => CameraPlanes::nv12(
+            f.width,
+            f.height,
+            &f.y,
+            n(f.y_row_stride),
+            uv,
+            n(*row_stride),
+        ),
+        crate::Chroma::Nv21 { vu, row_stride } => CameraPlanes::nv21(
+            f.width,
+            f.height,
+            &f.y,
+            n(f.y_row_stride),
+            vu,
+            n(*row_stride),
+        ),
+    };
+    samtale_core::VideoFrame::from_camera(&planes, rotation(f.rotation))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

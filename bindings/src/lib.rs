@@ -92,6 +92,56 @@ pub struct VideoFrameIn {
     pub rotation: Rotation,
 }
 
+/// The chroma of a camera frame, as the platform delivers it.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum Chroma {
+    /// Separate U and V buffers: Android `YUV_420_888` planes 1 and 2 as they are, whatever
+    /// their pixel stride (1: I420; 2: interleaved, each buffer starting at its own sample).
+    Planar {
+        /// Cb samples.
+        u: Vec<u8>,
+        /// Cr samples.
+        v: Vec<u8>,
+        /// Bytes from one chroma row to the next.
+        row_stride: u32,
+        /// Bytes from one chroma sample to the next (1 or 2).
+        pixel_stride: u32,
+    },
+    /// One interleaved plane, U first: iOS bi-planar `CVPixelBuffer` plane 1
+    /// (`kCVPixelFormatType_420YpCbCr8BiPlanar...`).
+    Nv12 {
+        /// Cb, Cr, Cb, Cr, ...
+        uv: Vec<u8>,
+        /// `CVPixelBufferGetBytesPerRowOfPlane(buffer, 1)`.
+        row_stride: u32,
+    },
+    /// One interleaved plane, V first (Android's NV21).
+    Nv21 {
+        /// Cr, Cb, Cr, Cb, ...
+        vu: Vec<u8>,
+        /// Bytes from one chroma row to the next.
+        row_stride: u32,
+    },
+}
+
+/// A captured camera picture as the platform delivers it: YUV 4:2:0 with row (and pixel)
+/// strides, and the rotation that makes it upright. Even sizes.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CameraFrame {
+    /// Width in pixels (of the buffer, before rotation).
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// Luma samples.
+    pub y: Vec<u8>,
+    /// Bytes from one luma row to the next (`rowStride`, `BytesPerRowOfPlane(0)`).
+    pub y_row_stride: u32,
+    /// Chroma, in the platform's layout.
+    pub chroma: Chroma,
+    /// Clockwise rotation to apply before sending.
+    pub rotation: Rotation,
+}
+
 /// A decoded picture from another participant (I420, upright).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RemoteVideoFrame {
@@ -444,6 +494,26 @@ impl Samtale {
                 if let Some(c) = lock(&self.current).as_ref() {
                     c.call
                         .push_video(&picture, convert::rotation(frame.rotation));
+                }
+                Ok(())
+            },
+        )
+    }
+
+    /// A camera picture in the platform's layout (Android `YUV_420_888`, iOS bi-planar
+    /// `CVPixelBuffer`): converted to upright I420 by the core. A buffer too short for its
+    /// size and strides throws `BadFrame` naming the plane.
+    pub fn push_camera_frame(&self, frame: CameraFrame) -> Result<(), SamtaleError> {
+        guarded(
+            "push_camera_frame",
+            || Ok(()),
+            || {
+                let picture =
+                    convert::camera_frame(&frame).map_err(|e| SamtaleError::BadFrame {
+                        detail: e.to_string(),
+                    })?;
+                if let Some(c) = lock(&self.current).as_ref() {
+                    c.call.push_video(&picture, samtale_core::Rotation::None);
                 }
                 Ok(())
             },

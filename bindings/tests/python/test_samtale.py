@@ -247,3 +247,26 @@ def test_a_panic_in_the_core_is_not_a_crash(tmp_path):
     s.inject_panic("new")
     with pytest.raises(s.SamtaleError.Internal):
         s.Samtale(config("http://127.0.0.1:9", str(tmp_path)), Recorder())
+
+
+def test_camera_frames_in_the_platforms_layouts_are_accepted_and_bad_ones_refused(tmp_path):
+    core = s.Samtale(config("http://127.0.0.1:9", str(tmp_path)), Recorder())
+    w, h, stride = 64, 36, 128
+    y = bytes(stride * h)
+    nv12 = s.CameraFrame(width=w, height=h, y=y, y_row_stride=stride,
+                         chroma=s.Chroma.NV12(uv=bytes(stride * h // 2), row_stride=stride),
+                         rotation=s.Rotation.CW90)
+    core.push_camera_frame(nv12)
+    # Android YUV_420_888 with pixel stride 2: each buffer ends at its own last sample.
+    c = bytes((h // 2 - 1) * stride + 2 * (w // 2 - 1) + 1)
+    planar = s.CameraFrame(width=w, height=h, y=y, y_row_stride=stride,
+                           chroma=s.Chroma.PLANAR(u=c, v=c, row_stride=stride, pixel_stride=2),
+                           rotation=s.Rotation.NONE)
+    core.push_camera_frame(planar)
+    short = s.CameraFrame(width=w, height=h, y=y[:100], y_row_stride=stride,
+                          chroma=s.Chroma.NV21(vu=bytes(stride * h // 2), row_stride=stride),
+                          rotation=s.Rotation.NONE)
+    with pytest.raises(s.SamtaleError.BadFrame) as e:
+        core.push_camera_frame(short)
+    assert "Y plane" in str(e.value)
+    core.shutdown()

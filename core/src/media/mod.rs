@@ -20,7 +20,7 @@ pub mod rate;
 pub mod testsrc;
 pub mod video;
 
-pub use frame::{Rotation, VideoFrame};
+pub use frame::{CameraPlanes, FrameError, Plane, Rotation, VideoFrame};
 
 /// Audio or video.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
