@@ -4,9 +4,9 @@
 //! caseworker bot and the tests; the caseworker web page speaks the same API.
 
 use crate::error::CoreError;
-use samtale_protocol::{
-    ApiError, CreateMeetingRequest, JoinCode, Meeting, MeetingList, ResolveRequest, Ticket,
-};
+use samtale_protocol::{ApiError, JoinCode, ResolveRequest, Ticket};
+#[cfg(feature = "emulator")]
+use samtale_protocol::{CreateMeetingRequest, Meeting, MeetingList};
 use std::time::Duration;
 use url::Url;
 
@@ -106,6 +106,7 @@ impl ApiClient {
     }
 
     /// `POST /api/v1/meetings` (staff).
+    #[cfg(feature = "emulator")]
     pub async fn create_meeting(
         &self,
         staff_token: &str,
@@ -120,6 +121,7 @@ impl ApiClient {
     }
 
     /// `GET /api/v1/meetings` (staff).
+    #[cfg(feature = "emulator")]
     pub async fn list_meetings(&self, staff_token: &str) -> Result<MeetingList, CoreError> {
         let req = self
             .http
@@ -129,6 +131,7 @@ impl ApiClient {
     }
 
     /// `DELETE /api/v1/meetings/{id}` (staff).
+    #[cfg(feature = "emulator")]
     pub async fn end_meeting(
         &self,
         staff_token: &str,
@@ -142,6 +145,7 @@ impl ApiClient {
     }
 
     /// `POST /api/v1/meetings/{id}/tickets` (staff).
+    #[cfg(feature = "emulator")]
     pub async fn staff_ticket(
         &self,
         staff_token: &str,

@@ -64,8 +64,9 @@ pub struct CallConfig {
     /// Extra CA certificates (PEM) trusted besides the platform's, for HTTPS and WSS alike:
     /// a municipality's own CA, or a test's (ignored on Android: see [`crate::tls`]).
     pub extra_ca_pem: Option<String>,
-    /// Fault injection for tests: received RTP packets for which this returns `false` are
+    /// Fault injection for tests (`emulator` feature only): received RTP packets for which this returns `false` are
     /// dropped on arrival, as if the network had lost them (retransmissions included).
+    #[cfg(feature = "emulator")]
     pub inbound_filter: Option<InboundFilter>,
 }
 
@@ -96,6 +97,7 @@ impl CallConfig {
             http_timeout: Duration::from_secs(10),
             send_audio: true,
             send_video: true,
+            #[cfg(feature = "emulator")]
             inbound_filter: None,
             remember: None,
             extra_ca_pem: None,
@@ -1055,7 +1057,10 @@ impl Actor {
             events: self.tx.clone(),
             stats: Arc::clone(&self.shared.stats),
             media: Arc::clone(&self.shared.media),
+            #[cfg(feature = "emulator")]
             inbound_filter: self.config.inbound_filter.clone(),
+            #[cfg(not(feature = "emulator"))]
+            inbound_filter: None,
             send_audio: self.config.send_audio,
             send_video: self.config.send_video,
         };

@@ -239,6 +239,7 @@ impl VideoFrame {
     }
 
     /// For generators inside the core that build buffers of the right size by construction.
+    #[cfg(any(test, feature = "emulator"))]
     pub(crate) fn from_raw(width: u32, height: u32, data: Vec<u8>) -> Self {
         debug_assert_eq!(data.len(), i420_len(width, height));
         Self {

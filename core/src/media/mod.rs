@@ -17,6 +17,7 @@ pub mod audio;
 pub mod frame;
 pub mod jitter;
 pub mod rate;
+#[cfg(any(test, feature = "emulator"))]
 pub mod testsrc;
 pub mod video;
 
