@@ -162,7 +162,10 @@ fn config(server: &str, loopback: bool) -> CallConfig {
 fn media_config(server: &str, media: &MediaArgs) -> CallConfig {
     let mut config = config(server, media.loopback);
     if let Some(ip) = &media.bind {
-        config.bind_addrs = vec![format!("{ip}:0")];
+        config.bind_addrs = vec![match ip.parse::<std::net::IpAddr>() {
+            Ok(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
+            Err(_) => format!("{ip}:0"),
+        }];
     }
     config
 }

@@ -111,13 +111,28 @@ impl Outcome {
     }
 }
 
-/// Runs a caseworker (host 0) and a citizen (host 1) for `seconds`.
+/// Runs a caseworker (host 0) and a citizen (host 1) for `seconds`, media bound to the
+/// hosts' lab addresses.
 async fn call(lab: &NetLab, url: &str, seconds: u64) -> Outcome {
+    call_with(lab, url, seconds, true).await
+}
+
+/// As [`call`]; with `bind == false` the sims bind media as a phone does (the default:
+/// every interface of both families).
+async fn call_with(lab: &NetLab, url: &str, seconds: u64, bind: bool) -> Outcome {
     let host_secs = (seconds + 6).to_string();
+    let bind_args = |i: usize| {
+        if bind {
+            vec!["--bind".to_owned(), lab.ip(i)]
+        } else {
+            Vec::new()
+        }
+    };
     let mut host = lab
         .command(0, SIM)
         .args(["host", "--server", url, "--token", TOKEN, "--json"])
-        .args(["--seconds", &host_secs, "--bind", &lab.ip(0)])
+        .args(["--seconds", &host_secs])
+        .args(bind_args(0))
         .env("RUST_LOG", log_filter())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -151,7 +166,8 @@ async fn call(lab: &NetLab, url: &str, seconds: u64) -> Outcome {
     let citizen = lab
         .command(1, SIM)
         .args(["join", "--server", url, "--code", &code, "--json"])
-        .args(["--seconds", &seconds.to_string(), "--bind", &lab.ip(1)])
+        .args(["--seconds", &seconds.to_string()])
+        .args(bind_args(1))
         .env("RUST_LOG", log_filter())
         .kill_on_drop(true)
         .output()
@@ -381,6 +397,38 @@ async fn media_that_never_connects_fails_clearly_after_the_deadline() {
         "failed after {after} ms\n{why}"
     );
     let _ = host.kill().await;
+    server.shutdown().await;
+}
+
+/// App Store review and many mobile networks are IPv6-only (NAT64): the namespaces here have
+/// no IPv4 address at all, loopback included, and the sims bind media as a phone does (the
+/// default). Before dual-stack binding (`0.0.0.0:0` only) no host candidate existed and the
+/// call never got media.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs root (network namespaces); ./scripts/test runs it"]
+async fn an_ipv6_only_network_gets_a_call_with_the_default_binding() {
+    let lab = NetLab::create_ipv6_only(2);
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = lab.start_server(&dir, TOKEN, None).await;
+    assert!(server.base_url().contains('['), "{}", server.base_url());
+    let out = call_with(&lab, &server.base_url(), 4, false).await;
+    let why = out.why();
+    for (who, side) in [("citizen", &out.citizen), ("caseworker", &out.staff)] {
+        let s = side.summary();
+        let stats = &s["stats"];
+        eprintln!(
+            "IPv6 only, {who}: connected at {} ms, first audio at {} ms",
+            stats["connected_ms"], stats["first_audio_ms"]
+        );
+        assert!(
+            stats["first_audio_ms"].as_u64().is_some(),
+            "{who}: no audio{why}"
+        );
+        assert!(
+            n(&s["media"], &["video", "frames_decoded"]) > 10.0,
+            "{who}: no video{why}"
+        );
+    }
     server.shutdown().await;
 }
 

@@ -18,6 +18,9 @@ pub struct NetLab {
     id: String,
     subnet: u8,
     hosts: usize,
+    /// IPv6 only: hosts and bridge have IPv6 addresses and no IPv4 at all (not even
+    /// loopback), like an App Store review network behind NAT64.
+    v6: bool,
 }
 
 fn run(args: &[&str]) -> Result<(), String> {
@@ -41,13 +44,37 @@ impl NetLab {
     pub fn create(hosts: usize) -> NetLab {
         let id = format!("{:04x}", rand_u16());
         let subnet = (rand_u16() % 200 + 20) as u8;
-        let lab = NetLab { id, subnet, hosts };
-        if let Err(e) = lab.build() {
+        let lab = NetLab {
+            id,
+            subnet,
+            hosts,
+            v6: false,
+        };
+        lab.build_or_panic();
+        lab
+    }
+
+    /// Creates a lab whose hosts have only IPv6 addresses (ULA `fd53:<subnet>::/64`), no
+    /// IPv4 address on any interface, loopback included.
+    pub fn create_ipv6_only(hosts: usize) -> NetLab {
+        let id = format!("{:04x}", rand_u16());
+        let subnet = (rand_u16() % 200 + 20) as u8;
+        let lab = NetLab {
+            id,
+            subnet,
+            hosts,
+            v6: true,
+        };
+        lab.build_or_panic();
+        lab
+    }
+
+    fn build_or_panic(&self) {
+        if let Err(e) = self.build() {
             panic!(
                 "cannot build the network lab ({e}); these tests need root (CAP_NET_ADMIN) and iproute2"
             );
         }
-        lab
     }
 
     fn bridge(&self) -> String {
@@ -61,25 +88,46 @@ impl NetLab {
 
     /// Address of host `i`.
     pub fn ip(&self, i: usize) -> String {
-        format!("10.213.{}.{}", self.subnet, 10 + i)
+        if self.v6 {
+            format!("fd53:{:x}::{:x}", self.subnet, 0x10 + i)
+        } else {
+            format!("10.213.{}.{}", self.subnet, 10 + i)
+        }
     }
 
     /// Address of the root namespace on the bridge.
     pub fn bridge_ip(&self) -> String {
-        format!("10.213.{}.1", self.subnet)
+        if self.v6 {
+            format!("fd53:{:x}::1", self.subnet)
+        } else {
+            format!("10.213.{}.1", self.subnet)
+        }
+    }
+
+    /// `/24` or `/64`, and `nodad` for IPv6 (no 1-2 s of duplicate-address detection).
+    fn prefix(&self) -> (&'static str, &'static [&'static str]) {
+        if self.v6 {
+            ("64", &["nodad"])
+        } else {
+            ("24", &[])
+        }
     }
 
     fn build(&self) -> Result<(), String> {
         let br = self.bridge();
+        let (prefix, flags) = self.prefix();
         run(&["ip", "link", "add", &br, "type", "bridge"])?;
-        run(&[
+        let bridge_addr = format!("{}/{prefix}", self.bridge_ip());
+        let mut args = vec![
             "ip",
             "addr",
             "add",
-            &format!("{}/24", self.bridge_ip()),
+            bridge_addr.as_str(),
             "dev",
-            &br,
-        ])?;
+            br.as_str(),
+        ];
+        args.extend_from_slice(flags);
+        run(&args)?;
         run(&["ip", "link", "set", &br, "up"])?;
         for i in 0..self.hosts {
             let ns = self.ns(i);
@@ -96,14 +144,13 @@ impl NetLab {
                 run(&full)
             };
             inside(&["ip", "link", "set", "lo", "up"])?;
-            inside(&[
-                "ip",
-                "addr",
-                "add",
-                &format!("{}/24", self.ip(i)),
-                "dev",
-                "eth0",
-            ])?;
+            let addr = format!("{}/{prefix}", self.ip(i));
+            let mut args = vec!["ip", "addr", "add", addr.as_str(), "dev", "eth0"];
+            args.extend_from_slice(flags);
+            inside(&args)?;
+            if self.v6 {
+                inside(&["ip", "addr", "del", "127.0.0.1/8", "dev", "lo"])?;
+            }
             inside(&["ip", "link", "set", "eth0", "up"])?;
         }
         // Bridged traffic must not be filtered by the host's firewall, if it has one.
@@ -373,7 +420,7 @@ impl NetLab {
         turn: Option<samtale_server::TurnConfig>,
     ) -> samtale_server::RunningServer {
         let config = samtale_server::ServerConfig {
-            listen: format!("{}:0", self.bridge_ip()).parse().expect("addr"),
+            listen: std::net::SocketAddr::new(self.bridge_ip().parse().expect("ip"), 0),
             db_path: dir
                 .path()
                 .join("samtale.sqlite")

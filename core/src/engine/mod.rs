@@ -45,8 +45,10 @@ use webrtc::peer_connection::{
 pub struct CallConfig {
     /// Base URL of the Samtale server (`https://…`).
     pub server_url: String,
-    /// Local addresses for media sockets. `0.0.0.0:0` means every interface; tests on
-    /// loopback use `127.0.0.1:0`.
+    /// Local addresses for media sockets. The default, `0.0.0.0:0` and `[::]:0`, means every
+    /// interface of both families (the stack expands each wildcard into the interfaces'
+    /// addresses, again at every ICE restart): phones on IPv6-only networks (NAT64, App Store
+    /// review) get host candidates too. Tests on loopback use `127.0.0.1:0`.
     pub bind_addrs: Vec<String>,
     /// ICE timing.
     pub ice: IceTuning,
@@ -91,7 +93,7 @@ impl CallConfig {
     pub fn new(server_url: impl Into<String>) -> Self {
         Self {
             server_url: server_url.into(),
-            bind_addrs: vec!["0.0.0.0:0".to_owned()],
+            bind_addrs: vec!["0.0.0.0:0".to_owned(), "[::]:0".to_owned()],
             ice: IceTuning::default(),
             timing: FsmTiming::default(),
             http_timeout: Duration::from_secs(10),

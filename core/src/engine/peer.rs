@@ -171,7 +171,7 @@ async fn ice_servers_for_stack(servers: &[IceServer]) -> (Vec<RTCIceServer>, Vec
                     }
                     Err(e) => log::warn!("cannot start the TURN-over-TCP bridge: {e}"),
                 },
-                None => urls.push(url.clone()),
+                None => urls.extend(resolved_ice_urls(url).await),
             }
         }
         out.push(RTCIceServer {
@@ -181,6 +181,71 @@ async fn ice_servers_for_stack(servers: &[IceServer]) -> (Vec<RTCIceServer>, Vec
         });
     }
     (out, bridges)
+}
+
+/// The parts of a `stun:`/`turn:` URL (RFC 7064/7065): scheme, host (without brackets), port
+/// (if given) and query (with its `?`).
+fn ice_url_parts(url: &str) -> Option<(&str, &str, Option<u16>, &str)> {
+    let (scheme, rest) = url.split_once(':')?;
+    if !matches!(scheme, "stun" | "turn") {
+        return None;
+    }
+    let (hostport, query) = match rest.find('?') {
+        Some(i) => rest.split_at(i),
+        None => (rest, ""),
+    };
+    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
+        let (host, after) = inner.split_once(']')?;
+        (host, after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (hostport, None),
+        }
+    };
+    let port = match port {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
+    };
+    (!host.is_empty()).then_some((scheme, host, port, query))
+}
+
+/// An ICE server URL with a host name, as one URL per address the name has in *both*
+/// families (IPv6 literals bracketed): on an IPv6-only network the stack must not be left
+/// with only an IPv4 answer. IP literals, and names that do not resolve now (the stack tries
+/// again itself), are kept as they are.
+async fn resolved_ice_urls(url: &str) -> Vec<String> {
+    let Some((scheme, host, port, query)) = ice_url_parts(url) else {
+        return vec![url.to_owned()];
+    };
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return vec![url.to_owned()];
+    }
+    let lookup_port = port.unwrap_or(3478);
+    match tokio::net::lookup_host((host, lookup_port)).await {
+        Ok(addrs) => {
+            let mut out: Vec<String> = Vec::new();
+            for addr in addrs {
+                let ip = match addr.ip() {
+                    std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+                    v4 => v4.to_string(),
+                };
+                let url = format!("{scheme}:{ip}:{lookup_port}{query}");
+                if !out.contains(&url) {
+                    out.push(url);
+                }
+            }
+            if out.is_empty() {
+                vec![url.to_owned()]
+            } else {
+                out
+            }
+        }
+        Err(e) => {
+            log::debug!("cannot resolve an ICE server's host name now: {e}");
+            vec![url.to_owned()]
+        }
+    }
 }
 
 /// `host:port` of a `turn:host[:port]?transport=tcp` URL (RFC 7065), else `None`.
@@ -472,7 +537,53 @@ impl PeerConnectionEventHandler for Handler {
 
 #[cfg(test)]
 mod tests {
-    use super::turn_tcp_target;
+    use super::{ice_url_parts, resolved_ice_urls, turn_tcp_target};
+
+    #[test]
+    fn ice_urls_are_taken_apart() {
+        assert_eq!(
+            ice_url_parts("turn:turn.kommune.dk:3478?transport=udp"),
+            Some(("turn", "turn.kommune.dk", Some(3478), "?transport=udp"))
+        );
+        assert_eq!(
+            ice_url_parts("stun:[2001:db8::1]"),
+            Some(("stun", "2001:db8::1", None, ""))
+        );
+        assert_eq!(ice_url_parts("turns:x:5349"), None);
+        assert_eq!(ice_url_parts("turn::3478"), None);
+        assert_eq!(ice_url_parts("turn:x:port"), None);
+    }
+
+    #[tokio::test]
+    async fn host_names_become_addresses_of_both_families_and_literals_stay() {
+        let got = resolved_ice_urls("turn:localhost:3478?transport=udp").await;
+        assert!(
+            got.contains(&"turn:127.0.0.1:3478?transport=udp".to_owned()),
+            "{got:?}"
+        );
+        // Whatever the resolver answers for ::1 is kept too, bracketed.
+        assert!(
+            got.iter().all(|u| u.ends_with(":3478?transport=udp")),
+            "{got:?}"
+        );
+        let v6 = tokio::net::lookup_host(("localhost", 1))
+            .await
+            .map(|a| a.filter(|a| a.is_ipv6()).count())
+            .unwrap_or(0);
+        if v6 > 0 {
+            assert!(
+                got.contains(&"turn:[::1]:3478?transport=udp".to_owned()),
+                "{got:?}"
+            );
+        }
+        for kept in [
+            "stun:192.0.2.1:3478",
+            "turn:[2001:db8::1]:3478?transport=udp",
+            "stun:samtale.invalid",
+        ] {
+            assert_eq!(resolved_ice_urls(kept).await, vec![kept.to_owned()]);
+        }
+    }
 
     #[test]
     fn tcp_turn_urls_are_recognised() {
