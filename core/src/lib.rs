@@ -19,6 +19,7 @@ pub mod fsm;
 pub mod media;
 pub mod observer;
 pub mod remember;
+pub mod screen;
 pub mod stats;
 pub mod tls;
 

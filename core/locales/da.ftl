@@ -1,0 +1,64 @@
+# Samtale: every sentence a citizen sees, in Danish (the default language).
+# Rules (checked by tests): every sentence has LIX 25 or less and at most 12 words; every
+# screen's headline and sentence together have LIX 25 or less; a label of one to three words
+# has at most one long word (over six letters); one instruction a sentence; no technical
+# words. Variables: { $municipality },
+# { $phone }, { $hours }, { $seconds }.
+
+## Help line: on every screen, in the same place.
+help-title = Brug for hjælp?
+help-call = Ring { $phone }
+help-hours = { $hours }
+
+## First run: the code.
+code-headline = Skriv din kode
+code-body = Du har fået koden af din kontaktperson.
+code-wrong = Koden passer ikke. Tjek tallene.
+code-action = Start samtalen
+code-keypad-delete = Slet et tal
+code-link-body = Koden er klar. Tryk på den store knap.
+
+## Home: one big button once a meeting is remembered.
+home-headline = Hej
+home-body = Tryk på den store knap for at ringe.
+home-action = Ring til { $municipality }
+
+## The call.
+joining-headline = Vi ringer op
+joining-body = Vent lidt. Det tager kun et øjeblik.
+waiting-headline = Du er klar
+waiting-body = Din kontaktperson kommer snart. Du skal ikke gøre noget.
+in-call-headline = Samtalen er i gang
+in-call-body = Du kan tale nu.
+reconnecting-headline = Vi forbinder igen
+reconnecting-body = Du skal ikke gøre noget.
+leave-action = Læg på
+mute-on = Sluk mikrofon
+mute-off = Tænd mikrofon
+camera-on = Sluk kamera
+camera-off = Tænd kamera
+
+## The end (stays until the citizen acts).
+ended-headline = Samtalen er slut
+ended-you-left-body = Du lagde på.
+ended-meeting-ended-body = Mødet er lukket.
+ended-expired-body = Tiden til mødet er gået.
+again-action = Ring igen
+done-action = Tilbage
+
+## When the call cannot be made.
+failed-code-headline = Koden passer ikke
+failed-code-body = Tjek koden. Prøv så igen.
+fix-code-action = Ret koden
+failed-unavailable-headline = Koden virker ikke mere
+failed-unavailable-body = Ring til { $municipality }. Så får du en ny kode.
+failed-full-headline = Mødet er fuldt
+failed-full-body = Ring til { $municipality } for hjælp.
+failed-network-headline = Ingen forbindelse
+failed-network-body = Tjek at du er på internettet. Prøv så igen.
+failed-server-headline = Noget gik galt
+failed-server-body = Det er ikke din skyld. Ring til { $municipality }.
+failed-busy-headline = Vent lidt
+failed-busy-body = Du har prøvet mange gange. Vent { $seconds } sekunder.
+retry-action = Prøv igen
+call-help-action = Ring til { $municipality }

@@ -1,0 +1,60 @@
+# Samtale: every sentence a citizen sees, in English. Same keys as da.ftl; the same
+# sentence-length check applies (at most 12 words a sentence).
+
+## Help line.
+help-title = Need help?
+help-call = Call { $phone }
+help-hours = { $hours }
+
+## First run: the code.
+code-headline = Type your code
+code-body = Your contact person gave you the code.
+code-wrong = The code is not right. Check the numbers.
+code-action = Start the call
+code-keypad-delete = Delete a number
+code-link-body = The code is ready. Press the big button.
+
+## Home.
+home-headline = Hello
+home-body = Press the big button to call.
+home-action = Call { $municipality }
+
+## The call.
+joining-headline = Calling
+joining-body = Please wait. It only takes a moment.
+waiting-headline = You are ready
+waiting-body = Your contact person is coming soon. You do not need to do anything.
+in-call-headline = The call has started
+in-call-body = You can talk now.
+reconnecting-headline = Connecting again
+reconnecting-body = You do not need to do anything.
+leave-action = Hang up
+mute-on = Turn microphone off
+mute-off = Turn microphone on
+camera-on = Turn camera off
+camera-off = Turn camera on
+
+## The end.
+ended-headline = The call has ended
+ended-you-left-body = You hung up.
+ended-meeting-ended-body = The meeting is closed.
+ended-expired-body = The time for the meeting is over.
+again-action = Call again
+done-action = Back
+
+## When the call cannot be made.
+failed-code-headline = The code is not right
+failed-code-body = Check the code. Then try again.
+fix-code-action = Fix the code
+failed-unavailable-headline = The code no longer works
+failed-unavailable-body = Call { $municipality }. They will give you a new code.
+failed-full-headline = The meeting is full
+failed-full-body = Call { $municipality } for help.
+failed-network-headline = No connection
+failed-network-body = Check that you are on the internet. Then try again.
+failed-server-headline = Something went wrong
+failed-server-body = It is not your fault. Call { $municipality }.
+failed-busy-headline = Please wait
+failed-busy-body = You have tried many times. Wait { $seconds } seconds.
+retry-action = Try again
+call-help-action = Call { $municipality }

@@ -1,0 +1,490 @@
+//! What the citizen sees, decided once for both apps: a pure function from the call's
+//! situation (and whether a meeting is remembered, the brand, the language, what was typed)
+//! to a [`Screen`] the shells draw as it is. Every text comes from the catalog with a stable
+//! id; every screen has a stable id, at most one primary action, the help line in the same
+//! place, and what a screen reader announces on arrival (WCAG 4.1.3). No screen has a time
+//! limit, and the typed code survives every error.
+
+pub mod catalog;
+pub mod plain;
+
+use crate::code::{CODE_DIGITS, CodeError, JoinCode};
+use crate::{EndReason, PublicError};
+use catalog::{Catalog, Vars};
+
+/// Where the call is, as far as the screens care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Situation {
+    /// No call: the code entry or the home button.
+    Idle,
+    /// Looking the code up and reaching the meeting.
+    Joining,
+    /// In the meeting, nobody else there yet.
+    Waiting,
+    /// Talking.
+    InCall,
+    /// The network dropped; the core is bringing the call back.
+    Reconnecting,
+    /// Over; shown until the citizen acts.
+    Ended(EndReason),
+    /// Could not be made or kept.
+    Failed(PublicError),
+}
+
+/// The layout a shell draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// The app's own numeric keypad with the code above it.
+    CodeEntry,
+    /// One big button.
+    BigButton,
+    /// A message (pictogram, headline, sentence) and the primary action below.
+    Message,
+    /// Remote video filling the screen, the controls at the bottom.
+    Call,
+}
+
+/// A pictogram (one per kind of screen; the brand may switch them off or replace them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pictogram {
+    /// Keypad.
+    Code,
+    /// A phone handset.
+    Call,
+    /// An hourglass.
+    Wait,
+    /// A person (the contact person is there).
+    Talk,
+    /// Arrows going round.
+    Reconnect,
+    /// A tick.
+    Done,
+    /// No connection.
+    Offline,
+    /// Something is wrong (never red alarm: an information sign).
+    Problem,
+}
+
+impl Pictogram {
+    /// The file name stem of the pictogram (`pictograms/<name>.svg`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Pictogram::Code => "code",
+            Pictogram::Call => "call",
+            Pictogram::Wait => "wait",
+            Pictogram::Talk => "talk",
+            Pictogram::Reconnect => "reconnect",
+            Pictogram::Done => "done",
+            Pictogram::Offline => "offline",
+            Pictogram::Problem => "problem",
+        }
+    }
+
+    /// Every pictogram.
+    pub const ALL: [Pictogram; 8] = [
+        Pictogram::Code,
+        Pictogram::Call,
+        Pictogram::Wait,
+        Pictogram::Talk,
+        Pictogram::Reconnect,
+        Pictogram::Done,
+        Pictogram::Offline,
+        Pictogram::Problem,
+    ];
+}
+
+/// What an action does; the shell passes it back to the core (`act`), except `CallHelp`,
+/// which the shell performs itself by dialling the help line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// Join with the typed code.
+    JoinWithCode,
+    /// Rejoin the remembered meeting.
+    Rejoin,
+    /// Leave the call.
+    Leave,
+    /// Try the last attempt again.
+    Retry,
+    /// Back to the start (the code entry, or the home button).
+    BackToStart,
+    /// Back to the code entry with the typed code kept, to fix it.
+    FixCode,
+    /// Dial the help line (the shell does it).
+    CallHelp,
+}
+
+/// A text with its stable catalog id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Text {
+    /// Catalog key (stable: shells' tests assert on it).
+    pub id: &'static str,
+    /// The sentence, in the screen's language, variables filled in.
+    pub text: String,
+}
+
+/// The one primary action of a screen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// What it does.
+    pub kind: ActionKind,
+    /// Its label.
+    pub label: Text,
+    /// Whether it can be pressed now (the code entry's button waits for all digits).
+    pub enabled: bool,
+}
+
+/// An on/off control during a call (microphone, camera): not an action, always in the same
+/// place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Toggle {
+    /// `microphone` or `camera`.
+    pub id: &'static str,
+    /// The label for what pressing it does now.
+    pub label: Text,
+    /// Whether the device is on.
+    pub on: bool,
+}
+
+/// The help line, on every screen, in the same place (WCAG 3.2.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Help {
+    /// "Brug for hjælp?"
+    pub title: Text,
+    /// "Ring 70 12 34 56" (the button's label).
+    pub call: Text,
+    /// Opening hours in words.
+    pub hours: Text,
+    /// What to dial (digits and a leading `+` only).
+    pub dial: String,
+    /// More help on the web, if the brand has it.
+    pub url: Option<String>,
+}
+
+/// The code being typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeEntry {
+    /// The digits, grouped as they are typed (`482 193 77`).
+    pub grouped: String,
+    /// How many digits are there.
+    pub digits: u32,
+    /// How many a code has.
+    pub needed: u32,
+    /// A gentle message, only once all digits are there and the check digit is wrong.
+    pub problem: Option<Text>,
+    /// The keypad's delete key.
+    pub delete_label: Text,
+}
+
+/// Everything a shell draws for one moment of the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Screen {
+    /// Stable screen id (`code-entry`, `home`, `joining`, `waiting`, `in-call`,
+    /// `reconnecting`, `ended`, `failed-*`).
+    pub id: &'static str,
+    /// The screen's language.
+    pub lang: &'static str,
+    /// How to lay it out.
+    pub layout: Layout,
+    /// Its pictogram (`None` when the brand switched pictograms off).
+    pub pictogram: Option<Pictogram>,
+    /// One short headline.
+    pub headline: Text,
+    /// One sentence or two.
+    pub body: Text,
+    /// At most one primary action.
+    pub primary: Option<Action>,
+    /// The microphone and camera during a call.
+    pub toggles: Vec<Toggle>,
+    /// The code entry, on the code screen.
+    pub code: Option<CodeEntry>,
+    /// The help line.
+    pub help: Help,
+    /// What a screen reader says when this screen appears.
+    pub announce: String,
+    /// Whether the other participant's video is shown.
+    pub show_remote_video: bool,
+    /// Whether the citizen's own picture is shown (a brand may switch it off).
+    pub show_self_view: bool,
+}
+
+/// What the screens need to know about the brand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrandView {
+    /// The municipality's name in this language.
+    pub municipality: String,
+    /// The help line as printed (`70 12 34 56`).
+    pub help_phone: String,
+    /// Opening hours in words, in this language.
+    pub help_hours: String,
+    /// More help on the web.
+    pub help_url: Option<String>,
+    /// Show the citizen's own picture during the call.
+    pub self_view: bool,
+    /// Show pictograms.
+    pub pictograms: bool,
+}
+
+/// Everything the screen depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScreenInput {
+    /// The call's situation.
+    pub situation: Situation,
+    /// Whether a meeting is remembered (one-tap rejoin).
+    pub remembered: bool,
+    /// The digits typed so far (kept across errors).
+    pub typed: String,
+    /// The code came from a link (`/j/<code>`): it is filled in and waits for one tap.
+    pub from_link: bool,
+    /// Microphone on.
+    pub microphone_on: bool,
+    /// Camera on.
+    pub camera_on: bool,
+}
+
+/// Digits grouped 3-3-4 as a code is printed (`482 193 7750`), as far as typed.
+pub fn grouped(digits: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i == 3 || i == 6 {
+            out.push(' ');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// What to dial for a printed phone number: digits and a leading `+`.
+pub fn dial_string(phone: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in phone.trim().chars().enumerate() {
+        if c.is_ascii_digit() || (i == 0 && c == '+') {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The screen for `input`, in the catalog's language, for this brand. Pure.
+pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Screen {
+    let vars = Vars {
+        municipality: brand.municipality.clone(),
+        phone: brand.help_phone.clone(),
+        hours: brand.help_hours.clone(),
+        seconds: match input.situation {
+            Situation::Failed(PublicError::RateLimited { retry_after_secs }) => retry_after_secs,
+            _ => 0,
+        },
+    };
+    let t = |id: &'static str| Text {
+        id,
+        text: catalog.get(id, &vars),
+    };
+    let action = |kind: ActionKind, id: &'static str| {
+        Some(Action {
+            kind,
+            label: t(id),
+            enabled: true,
+        })
+    };
+    let leave = || action(ActionKind::Leave, "leave-action");
+    let call_help = || action(ActionKind::CallHelp, "call-help-action");
+    let (id, layout, pictogram, headline, body, primary) = match &input.situation {
+        Situation::Idle if input.remembered && !input.from_link => (
+            "home",
+            Layout::BigButton,
+            Pictogram::Call,
+            t("home-headline"),
+            t("home-body"),
+            action(ActionKind::Rejoin, "home-action"),
+        ),
+        Situation::Idle => {
+            let complete = input.typed.len() == CODE_DIGITS;
+            (
+                "code-entry",
+                Layout::CodeEntry,
+                Pictogram::Code,
+                t("code-headline"),
+                t(if input.from_link {
+                    "code-link-body"
+                } else {
+                    "code-body"
+                }),
+                Some(Action {
+                    kind: ActionKind::JoinWithCode,
+                    label: t("code-action"),
+                    enabled: complete && JoinCode::parse(&input.typed).is_ok(),
+                }),
+            )
+        }
+        Situation::Joining => (
+            "joining",
+            Layout::Message,
+            Pictogram::Call,
+            t("joining-headline"),
+            t("joining-body"),
+            leave(),
+        ),
+        Situation::Waiting => (
+            "waiting",
+            Layout::Call,
+            Pictogram::Wait,
+            t("waiting-headline"),
+            t("waiting-body"),
+            leave(),
+        ),
+        Situation::InCall => (
+            "in-call",
+            Layout::Call,
+            Pictogram::Talk,
+            t("in-call-headline"),
+            t("in-call-body"),
+            leave(),
+        ),
+        Situation::Reconnecting => (
+            "reconnecting",
+            Layout::Call,
+            Pictogram::Reconnect,
+            t("reconnecting-headline"),
+            t("reconnecting-body"),
+            leave(),
+        ),
+        Situation::Ended(reason) => {
+            let (body, again) = match reason {
+                EndReason::LocalLeave => ("ended-you-left-body", input.remembered),
+                EndReason::MeetingEnded => ("ended-meeting-ended-body", false),
+                EndReason::MeetingExpired => ("ended-expired-body", false),
+            };
+            (
+                "ended",
+                Layout::Message,
+                Pictogram::Done,
+                t("ended-headline"),
+                t(body),
+                if again {
+                    action(ActionKind::Rejoin, "again-action")
+                } else {
+                    action(ActionKind::BackToStart, "done-action")
+                },
+            )
+        }
+        Situation::Failed(error) => match error {
+            PublicError::BadCode(_) => (
+                "failed-bad-code",
+                Layout::Message,
+                Pictogram::Code,
+                t("failed-code-headline"),
+                t("failed-code-body"),
+                action(ActionKind::FixCode, "fix-code-action"),
+            ),
+            PublicError::CodeNotFoundOrExpired => (
+                "failed-code-unavailable",
+                Layout::Message,
+                Pictogram::Problem,
+                t("failed-unavailable-headline"),
+                t("failed-unavailable-body"),
+                call_help(),
+            ),
+            PublicError::MeetingFull => (
+                "failed-meeting-full",
+                Layout::Message,
+                Pictogram::Problem,
+                t("failed-full-headline"),
+                t("failed-full-body"),
+                call_help(),
+            ),
+            PublicError::NoNetwork => (
+                "failed-no-network",
+                Layout::Message,
+                Pictogram::Offline,
+                t("failed-network-headline"),
+                t("failed-network-body"),
+                action(ActionKind::Retry, "retry-action"),
+            ),
+            PublicError::ServerError => (
+                "failed-server",
+                Layout::Message,
+                Pictogram::Problem,
+                t("failed-server-headline"),
+                t("failed-server-body"),
+                call_help(),
+            ),
+            PublicError::RateLimited { .. } => (
+                "failed-rate-limited",
+                Layout::Message,
+                Pictogram::Wait,
+                t("failed-busy-headline"),
+                t("failed-busy-body"),
+                action(ActionKind::Retry, "retry-action"),
+            ),
+        },
+    };
+    let code = (id == "code-entry").then(|| {
+        let problem = (input.typed.len() == CODE_DIGITS)
+            .then(|| JoinCode::parse(&input.typed).err())
+            .flatten()
+            .map(|_: CodeError| t("code-wrong"));
+        CodeEntry {
+            grouped: grouped(&input.typed),
+            digits: input.typed.len() as u32,
+            needed: CODE_DIGITS as u32,
+            problem,
+            delete_label: t("code-keypad-delete"),
+        }
+    });
+    let in_call = layout == Layout::Call;
+    let toggles = if in_call {
+        vec![
+            Toggle {
+                id: "microphone",
+                label: t(if input.microphone_on {
+                    "mute-on"
+                } else {
+                    "mute-off"
+                }),
+                on: input.microphone_on,
+            },
+            Toggle {
+                id: "camera",
+                label: t(if input.camera_on {
+                    "camera-on"
+                } else {
+                    "camera-off"
+                }),
+                on: input.camera_on,
+            },
+        ]
+    } else {
+        Vec::new()
+    };
+    let announce = match &code {
+        Some(CodeEntry {
+            problem: Some(p), ..
+        }) => p.text.clone(),
+        // A full stop after the headline: screen readers pause there.
+        _ => format!("{}. {}", headline.text.trim_end_matches('.'), body.text),
+    };
+    Screen {
+        id,
+        lang: catalog.lang(),
+        layout,
+        pictogram: brand.pictograms.then_some(pictogram),
+        headline,
+        body,
+        primary,
+        toggles,
+        code,
+        help: Help {
+            title: t("help-title"),
+            call: t("help-call"),
+            hours: t("help-hours"),
+            dial: dial_string(&brand.help_phone),
+            url: brand.help_url.clone(),
+        },
+        announce,
+        show_remote_video: matches!(input.situation, Situation::InCall | Situation::Reconnecting),
+        show_self_view: in_call && brand.self_view && input.camera_on,
+    }
+}
+
+#[cfg(test)]
+mod tests;

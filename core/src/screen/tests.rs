@@ -1,0 +1,243 @@
+use super::catalog::{self, Catalog, LOCALES};
+use super::plain;
+use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+fn brand(pictograms: bool, self_view: bool) -> BrandView {
+    BrandView {
+        municipality: "Eksempel Kommune".into(),
+        help_phone: "+45 70 12 34 56".into(),
+        help_hours: "Hverdage kl. 8-15".into(),
+        help_url: None,
+        self_view,
+        pictograms,
+    }
+}
+
+fn input(situation: Situation, remembered: bool) -> ScreenInput {
+    ScreenInput {
+        situation,
+        remembered,
+        typed: String::new(),
+        from_link: false,
+        microphone_on: true,
+        camera_on: true,
+    }
+}
+
+fn situations() -> Vec<Situation> {
+    vec![
+        Situation::Idle,
+        Situation::Joining,
+        Situation::Waiting,
+        Situation::InCall,
+        Situation::Reconnecting,
+        Situation::Ended(EndReason::LocalLeave),
+        Situation::Ended(EndReason::MeetingEnded),
+        Situation::Ended(EndReason::MeetingExpired),
+        Situation::Failed(PublicError::BadCode(CodeError::WrongDigit)),
+        Situation::Failed(PublicError::CodeNotFoundOrExpired),
+        Situation::Failed(PublicError::MeetingFull),
+        Situation::Failed(PublicError::NoNetwork),
+        Situation::Failed(PublicError::ServerError),
+        Situation::Failed(PublicError::RateLimited {
+            retry_after_secs: 30,
+        }),
+    ]
+}
+
+/// (screen id, primary action) expected for each situation, not remembered / remembered.
+fn expected(s: &Situation, remembered: bool) -> (&'static str, Option<ActionKind>) {
+    use ActionKind as A;
+    match s {
+        Situation::Idle if remembered => ("home", Some(A::Rejoin)),
+        Situation::Idle => ("code-entry", Some(A::JoinWithCode)),
+        Situation::Joining => ("joining", Some(A::Leave)),
+        Situation::Waiting => ("waiting", Some(A::Leave)),
+        Situation::InCall => ("in-call", Some(A::Leave)),
+        Situation::Reconnecting => ("reconnecting", Some(A::Leave)),
+        Situation::Ended(EndReason::LocalLeave) if remembered => ("ended", Some(A::Rejoin)),
+        Situation::Ended(_) => ("ended", Some(A::BackToStart)),
+        Situation::Failed(PublicError::BadCode(_)) => ("failed-bad-code", Some(A::FixCode)),
+        Situation::Failed(PublicError::CodeNotFoundOrExpired) => {
+            ("failed-code-unavailable", Some(A::CallHelp))
+        }
+        Situation::Failed(PublicError::MeetingFull) => ("failed-meeting-full", Some(A::CallHelp)),
+        Situation::Failed(PublicError::NoNetwork) => ("failed-no-network", Some(A::Retry)),
+        Situation::Failed(PublicError::ServerError) => ("failed-server", Some(A::CallHelp)),
+        Situation::Failed(PublicError::RateLimited { .. }) => {
+            ("failed-rate-limited", Some(A::Retry))
+        }
+    }
+}
+
+fn all_texts(s: &Screen) -> Vec<&Text> {
+    let mut out = vec![
+        &s.headline,
+        &s.body,
+        &s.help.title,
+        &s.help.call,
+        &s.help.hours,
+    ];
+    out.extend(s.primary.iter().map(|a| &a.label));
+    out.extend(s.toggles.iter().map(|t| &t.label));
+    if let Some(c) = &s.code {
+        out.push(&c.delete_label);
+        out.extend(c.problem.iter());
+    }
+    out
+}
+
+#[test]
+fn every_state_remembered_and_language_has_its_screen() {
+    for (lang, src) in LOCALES {
+        let catalog = Catalog::new(lang, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        for remembered in [false, true] {
+            for situation in situations() {
+                let s = screen(
+                    &input(situation.clone(), remembered),
+                    &brand(true, true),
+                    &catalog,
+                );
+                let (id, primary) = expected(&situation, remembered);
+                let what = format!("{lang} {situation:?} remembered={remembered}");
+                assert_eq!(s.id, id, "{what}");
+                assert_eq!(s.primary.as_ref().map(|a| a.kind), primary, "{what}");
+                assert_eq!(s.lang, *lang);
+                // Help on every screen, the same: the number to dial and its label.
+                assert_eq!(s.help.dial, "+4570123456", "{what}");
+                assert!(s.help.call.text.contains("70 12 34 56"), "{what}");
+                assert!(!s.announce.trim().is_empty(), "{what}: nothing to announce");
+                // Headline and sentence together are plain language too (as written in the
+                // catalog: a variable such as the municipality's name counts as one word).
+                let raw = catalog::texts(src);
+                let together = format!(
+                    "{}. {}",
+                    raw[s.headline.id].trim_end_matches('.'),
+                    raw[s.body.id]
+                );
+                let p = plain::problems(&together, *lang == "da");
+                assert!(p.is_empty(), "{what}: \"{together}\": {p:?}");
+                for t in all_texts(&s) {
+                    assert!(
+                        !t.text.is_empty() && t.text != t.id,
+                        "{what}: {} missing",
+                        t.id
+                    );
+                    assert!(
+                        !t.text.contains('{'),
+                        "{what}: {} not filled: {}",
+                        t.id,
+                        t.text
+                    );
+                }
+                assert!(s.pictogram.is_some());
+                let calling = matches!(
+                    situation,
+                    Situation::Waiting | Situation::InCall | Situation::Reconnecting
+                );
+                assert_eq!(s.toggles.len(), if calling { 2 } else { 0 }, "{what}");
+                assert_eq!(
+                    s.show_remote_video,
+                    matches!(situation, Situation::InCall | Situation::Reconnecting),
+                    "{what}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_reconnecting_screen_says_there_is_nothing_to_do_and_announces_it() {
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let s = screen(
+        &input(Situation::Reconnecting, true),
+        &brand(true, true),
+        &da,
+    );
+    assert_eq!(s.headline.text, "Vi forbinder igen");
+    assert_eq!(s.body.text, "Du skal ikke gøre noget.");
+    assert_eq!(s.announce, "Vi forbinder igen. Du skal ikke gøre noget.");
+}
+
+#[test]
+fn the_code_is_grouped_as_typed_and_judged_only_when_complete() {
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let mut i = input(Situation::Idle, false);
+    i.typed = "4821937".into();
+    let s = screen(&i, &brand(true, true), &da);
+    let code = s.code.clone().unwrap_or_else(|| panic!("code entry"));
+    assert_eq!(code.grouped, "482 193 7");
+    assert_eq!((code.digits, code.needed), (7, 10));
+    assert_eq!(code.problem, None, "no message while typing");
+    assert_eq!(s.primary.as_ref().map(|a| a.enabled), Some(false));
+    // All ten digits: right or wrong check digit.
+    let good = (0..10)
+        .map(|last| format!("482193775{last}"))
+        .find(|c| JoinCode::parse(c).is_ok())
+        .unwrap_or_else(|| panic!("a valid code"));
+    let bad = format!("{}{}", &good[..9], (good.as_bytes()[9] - b'0' + 1) % 10);
+    i.typed = good;
+    let s = screen(&i, &brand(true, true), &da);
+    assert_eq!(s.code.as_ref().and_then(|c| c.problem.clone()), None);
+    assert_eq!(s.primary.as_ref().map(|a| a.enabled), Some(true));
+    i.typed = bad;
+    let s = screen(&i, &brand(true, true), &da);
+    let problem = s.code.as_ref().and_then(|c| c.problem.clone());
+    assert_eq!(problem.as_ref().map(|p| p.id), Some("code-wrong"));
+    assert_eq!(s.announce, "Koden passer ikke. Tjek tallene.");
+    assert_eq!(s.primary.as_ref().map(|a| a.enabled), Some(false));
+}
+
+#[test]
+fn a_link_fills_the_code_and_waits_for_one_tap_even_with_a_remembered_meeting() {
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let mut i = input(Situation::Idle, true);
+    i.from_link = true;
+    let s = screen(&i, &brand(true, true), &da);
+    assert_eq!(s.id, "code-entry");
+    assert_eq!(s.body.id, "code-link-body");
+}
+
+#[test]
+fn brand_switches_pictograms_and_self_view() {
+    let en = Catalog::new("en", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let s = screen(&input(Situation::InCall, true), &brand(false, false), &en);
+    assert_eq!(s.pictogram, None);
+    assert!(!s.show_self_view);
+    let s = screen(&input(Situation::InCall, true), &brand(true, true), &en);
+    assert!(s.show_self_view);
+    let mut camera_off = input(Situation::InCall, true);
+    camera_off.camera_on = false;
+    let s = screen(&camera_off, &brand(true, true), &en);
+    assert!(!s.show_self_view);
+    assert_eq!(s.toggles[1].label.text, "Turn camera on");
+}
+
+#[test]
+fn every_catalog_key_is_used_by_some_screen() {
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let mut used = BTreeSet::new();
+    for remembered in [false, true] {
+        for situation in situations() {
+            for (mic, cam, link) in [(true, true, false), (false, false, true)] {
+                let mut i = input(situation.clone(), remembered);
+                (i.microphone_on, i.camera_on, i.from_link) = (mic, cam, link);
+                for typed in ["", "4821937750", "4821937751"] {
+                    i.typed = typed.into();
+                    for t in all_texts(&screen(&i, &brand(true, true), &da)) {
+                        used.insert(t.id.to_owned());
+                    }
+                }
+            }
+        }
+    }
+    let keys: BTreeSet<String> = catalog::keys(LOCALES[0].1).into_iter().collect();
+    let unused: Vec<_> = keys.difference(&used).collect();
+    assert!(unused.is_empty(), "catalog keys no screen uses: {unused:?}");
+    let missing: Vec<_> = used.difference(&keys).collect();
+    assert!(
+        missing.is_empty(),
+        "screens use keys the catalog lacks: {missing:?}"
+    );
+}
