@@ -11,6 +11,7 @@
 //! No FFI here: the uniffi bindings wrap this crate.
 
 pub mod api;
+pub mod brand;
 #[cfg(feature = "emulator")]
 pub mod devices;
 pub mod engine;
