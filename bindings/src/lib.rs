@@ -21,13 +21,16 @@ mod android;
 mod convert;
 mod fault;
 mod logging;
+mod presenter;
+mod screens;
 
 use convert::ui_state;
 pub use convert::{CodeProblem, EndKind, ErrorKind, UiState};
+use presenter::{Attempt, Presenter};
 use samtale_core::media::FRAME_SAMPLES;
-use samtale_core::observer::Observable;
 use samtale_core::remember::{FileStore, TokenStore};
 use samtale_core::{Call, CallConfig, Subscription, VideoFrame};
+pub use screens::{Action, ActionKind, CodeEntry, Help, Layout, Pictogram, Screen, Text, Toggle};
 use std::sync::{Arc, Mutex};
 
 uniffi::setup_scaffolding!();
@@ -59,6 +62,13 @@ pub struct AppConfig {
     pub storage_dir: String,
     /// Log verbosity.
     pub log_level: LogLevel,
+    /// The brand file's text (`brand.toml`, shipped by `samtale-brand build` as
+    /// `res/raw/brand.toml` / `brand.toml` in the bundle): the municipality, the help line,
+    /// wording and switches of every screen.
+    pub brand_toml: String,
+    /// `da` or `en` (the phone's language); `None` or another language: the brand's default.
+    #[uniffi(default = None)]
+    pub language: Option<String>,
     /// Extra CA certificates (PEM) to trust besides the platform's, for HTTPS and WSS alike:
     /// a municipality that runs its own CA ships it here (the brand file's `ca.pem`). Ignored
     /// on Android, where the CA belongs in the app's `network_security_config`.
@@ -173,16 +183,23 @@ pub enum SamtaleError {
         /// Why.
         detail: String,
     },
+    /// The brand file is not valid (`samtale-brand check` says the same, before the build).
+    #[error("brand: {detail}")]
+    BadBrand {
+        /// Every problem, `field: what to do`, one per line.
+        detail: String,
+    },
     /// The core failed unexpectedly (a bug, logged); the app goes on and may try again.
     #[error("internal error in the core")]
     Internal,
 }
 
-/// Implemented by the shell: receives call states and remote pictures.
+/// Implemented by the shell: receives the screens to draw and remote pictures.
 #[uniffi::export(foreign)]
 pub trait CallObserver: Send + Sync {
-    /// The call's state: the current one at once, then every change.
-    fn on_state(&self, state: UiState);
+    /// What to show: the current screen at once, then one with every change (of the call's
+    /// state, the typed code, the microphone or camera). `screen.state` is the call state.
+    fn on_screen(&self, screen: Screen);
     /// A decoded picture from another participant.
     fn on_remote_video(&self, frame: RemoteVideoFrame);
 }
@@ -249,9 +266,9 @@ pub struct Samtale {
     observer: Arc<dyn CallObserver>,
     /// Where the remembered meeting's pairing token is kept.
     remember: Arc<dyn TokenStore>,
-    /// What the app is shown; its one subscription calls `observer.on_state` off-thread.
-    ui: Observable<UiState>,
-    _ui_subscription: Subscription,
+    /// What the app is shown; its one subscription calls `observer.on_screen` off-thread.
+    presenter: Arc<Presenter>,
+    _screen_subscription: Subscription,
     /// Bumped for every call started or left: a finished call's late states are not shown.
     /// Checked and shown under this lock, so no late state slips in after a newer one.
     generation: Arc<Mutex<u64>>,
@@ -327,15 +344,30 @@ impl Samtale {
                     }),
                     None => Arc::new(FileStore::new(remember_path(&config))),
                 };
-                let ui = Observable::new(UiState::Idle);
+                let brand = samtale_core::brand::parse(&config.brand_toml).map_err(|p| {
+                    SamtaleError::BadBrand {
+                        detail: p.to_string(),
+                    }
+                })?;
+                let problems = brand.problems();
+                if !problems.is_empty() {
+                    let detail: Vec<String> = problems.iter().map(ToString::to_string).collect();
+                    return Err(SamtaleError::BadBrand {
+                        detail: detail.join("\n"),
+                    });
+                }
+                let presenter =
+                    Presenter::new(&brand, config.language.as_deref(), Arc::clone(&remember))
+                        .map_err(|detail| SamtaleError::BadBrand { detail })?;
                 let notify = Arc::clone(&observer);
-                let ui_subscription = ui.subscribe(move |state| notify.on_state(state.clone()));
+                let screen_subscription =
+                    presenter.subscribe(move |screen| notify.on_screen(screen.clone()));
                 Ok(Arc::new(Self {
                     config,
                     observer,
                     remember,
-                    ui,
-                    _ui_subscription: ui_subscription,
+                    presenter,
+                    _screen_subscription: screen_subscription,
                     generation: Arc::new(Mutex::new(0)),
                     runtime: Mutex::new(Some(runtime)),
                     current: Mutex::new(None),
@@ -364,6 +396,10 @@ impl Samtale {
             "join",
             || self.show_internal_failure(),
             || {
+                self.presenter.update(|v| {
+                    v.set_typed(&code, false);
+                    v.set_attempt(Attempt::Code(code.clone()));
+                });
                 self.start(|config| Call::join(config, &code));
             },
         )
@@ -386,14 +422,17 @@ impl Samtale {
         guarded(
             "rejoin",
             || self.show_internal_failure(),
-            || match self.remember.load() {
-                Some(token) => self.start(|config| Call::rejoin(config, token)),
-                None => {
-                    self.leave_current();
-                    let _current = lock(&self.generation);
-                    self.ui.set(UiState::Failed {
-                        error: ErrorKind::NoRememberedMeeting,
-                    });
+            || {
+                self.presenter.update(|v| v.set_attempt(Attempt::Rejoin));
+                match self.remember.load() {
+                    Some(token) => self.start(|config| Call::rejoin(config, token)),
+                    None => {
+                        self.leave_current();
+                        let _current = lock(&self.generation);
+                        self.presenter.show_state(UiState::Failed {
+                            error: ErrorKind::NoRememberedMeeting,
+                        });
+                    }
                 }
             },
         )
@@ -406,6 +445,7 @@ impl Samtale {
             || (),
             || {
                 self.remember.forget();
+                self.presenter.update(|v| v.set_remembered(false));
             },
         )
     }
@@ -447,6 +487,7 @@ impl Samtale {
                 if let Some(c) = lock(&self.current).as_ref() {
                     c.call.set_microphone_muted(muted);
                 }
+                self.presenter.update(|v| v.set_microphone_on(!muted));
             },
         )
     }
@@ -460,6 +501,7 @@ impl Samtale {
                 if let Some(c) = lock(&self.current).as_ref() {
                     c.call.set_camera_enabled(enabled);
                 }
+                self.presenter.update(|v| v.set_camera_on(enabled));
             },
         )
     }
@@ -538,6 +580,97 @@ impl Samtale {
         )
     }
 
+    /// The screen to draw now (the observer gets the same with every change).
+    pub fn current_screen(&self) -> Screen {
+        guarded(
+            "current_screen",
+            || self.presenter.current(),
+            || self.presenter.current(),
+        )
+    }
+
+    /// A digit on the app's keypad (0-9; more than a code's digits are ignored).
+    pub fn press_digit(&self, digit: u8) {
+        guarded(
+            "press_digit",
+            || (),
+            || self.presenter.update(|v| v.press_digit(digit)),
+        )
+    }
+
+    /// The keypad's delete key.
+    pub fn delete_digit(&self) {
+        guarded(
+            "delete_digit",
+            || (),
+            || self.presenter.update(|v| v.delete_digit()),
+        )
+    }
+
+    /// Pasted text: its digits become the code (spaces and dashes dropped).
+    pub fn paste_code(&self, text: String) {
+        guarded(
+            "paste_code",
+            || (),
+            || self.presenter.update(|v| v.set_typed(&text, false)),
+        )
+    }
+
+    /// A join link (`https://<server>/j/<code>`) opened the app: the code is filled in and
+    /// waits for one tap. `false` (and nothing changes) if the link holds no whole code, or
+    /// a call is going on.
+    pub fn open_link(&self, url: String) -> bool {
+        guarded(
+            "open_link",
+            || false,
+            || {
+                let Some(code) = presenter::code_from_link(&url) else {
+                    return false;
+                };
+                let mut opened = false;
+                self.presenter.update(|v| {
+                    let idle = matches!(
+                        v.state(),
+                        UiState::Idle | UiState::Ended { .. } | UiState::Failed { .. }
+                    );
+                    if idle {
+                        v.set_typed(&code, true);
+                        v.set_state(UiState::Idle);
+                        opened = true;
+                    }
+                });
+                opened
+            },
+        )
+    }
+
+    /// Does what a screen's primary action says. `CallHelp` is the shell's (dial
+    /// `screen.help.dial`); here it does nothing.
+    pub fn act(&self, action: ActionKind) {
+        guarded(
+            "act",
+            || self.show_internal_failure(),
+            || match action {
+                ActionKind::JoinWithCode => {
+                    let typed = self.presenter.typed();
+                    if samtale_core::code::JoinCode::parse(&typed).is_ok() {
+                        self.join(typed);
+                    }
+                }
+                ActionKind::Rejoin => self.rejoin(),
+                ActionKind::Leave => self.leave(),
+                ActionKind::Retry => match self.presenter.last_attempt() {
+                    Some(Attempt::Code(code)) => self.join(code),
+                    Some(Attempt::Rejoin) => self.rejoin(),
+                    None => self.back_to_start(false),
+                },
+                ActionKind::BackToStart => self.back_to_start(false),
+                ActionKind::FixCode => self.back_to_start(true),
+                ActionKind::CallHelp => {}
+            },
+        )
+    }
+
     /// Leaves any call and stops the core's threads. Idempotent; afterwards every call is a
     /// no-op. (Named `shutdown`, not `close`: Kotlin's `AutoCloseable.close()` and Swift's
     /// `deinit` already free the object itself; dropping it also shuts down.)
@@ -571,12 +704,24 @@ impl Samtale {
 }
 
 impl Samtale {
+    /// No call; the code entry (with the typed digits if `keep_code`) or the home button.
+    fn back_to_start(&self, keep_code: bool) {
+        self.leave_current();
+        let _current = lock(&self.generation);
+        self.presenter.update(|v| {
+            if !keep_code {
+                v.clear_typed();
+            }
+            v.set_state(UiState::Idle);
+        });
+    }
+
     /// After a panic while starting a call: whatever was started is left, and the app shows
     /// "something went wrong, try again" (`ServerError`: the citizen cannot fix it either).
     fn show_internal_failure(&self) {
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.leave_current()));
         let _current = lock(&self.generation);
-        self.ui.set(UiState::Failed {
+        self.presenter.show_state(UiState::Failed {
             error: ErrorKind::ServerError,
         });
     }
@@ -595,16 +740,23 @@ impl Samtale {
         config.remember = Some(Arc::clone(&self.remember));
         config.extra_ca_pem = self.config.extra_ca_pem.clone();
         let call = make(config);
+        // The citizen's choices carry over to the next call.
+        let (mut microphone_on, mut camera_on) = (true, true);
+        self.presenter.update(|v| {
+            (microphone_on, camera_on) = (v.microphone_on(), v.camera_on());
+        });
+        call.set_microphone_muted(!microphone_on);
+        call.set_camera_enabled(camera_on);
         let generation = {
             let mut g = lock(&self.generation);
             *g += 1;
             *g
         };
-        let (ui, current) = (self.ui.clone(), Arc::clone(&self.generation));
+        let (presenter, current) = (Arc::clone(&self.presenter), Arc::clone(&self.generation));
         let states = call.subscribe(move |s| {
             let current = lock(&current);
             if *current == generation {
-                ui.set(ui_state(s));
+                presenter.show_state(ui_state(s));
             }
         });
         let observer = Arc::clone(&self.observer);

@@ -1,11 +1,13 @@
 //! The shells' observer may call back into `Samtale` from its callbacks: `join()`, `leave()`
-//! and `shutdown()` from inside `on_state`, and nothing deadlocks (issue 12). Before states
+//! and `shutdown()` from inside `on_screen`, and nothing deadlocks (issue 12). Before states
 //! were delivered on their own thread, the first state of a call was delivered inside
 //! `join()` while it held the core's runtime lock, so a `join()` from that callback (a
 //! double tap) waited for itself forever.
 
 use samtale_e2e::TestServer;
-use samtale_ffi::{AppConfig, CallObserver, EndKind, LogLevel, RemoteVideoFrame, Samtale, UiState};
+use samtale_ffi::{
+    AppConfig, CallObserver, EndKind, LogLevel, RemoteVideoFrame, Samtale, Screen, UiState,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -16,7 +18,7 @@ const STUCK: Duration = Duration::from_secs(30);
 
 /// Once armed: joins again at the next state (a double tap), leaves at the first `InCall`,
 /// joins again at the `Ended` that follows, and shuts the core down at the next `InCall`.
-/// Every one of these calls is made from inside `on_state`.
+/// Every one of these calls is made from inside `on_screen`.
 struct Reentrant {
     samtale: OnceLock<Weak<Samtale>>,
     code: String,
@@ -26,7 +28,8 @@ struct Reentrant {
 }
 
 impl CallObserver for Reentrant {
-    fn on_state(&self, state: UiState) {
+    fn on_screen(&self, screen: Screen) {
+        let state = screen.state;
         let Some(samtale) = self.samtale.get().and_then(Weak::upgrade) else {
             return;
         };
@@ -87,6 +90,8 @@ async fn an_observer_may_join_leave_and_shut_down_from_its_callbacks() {
             storage_dir: storage.path().to_string_lossy().into_owned(),
             log_level: LogLevel::Warn,
             extra_ca_pem: None,
+            brand_toml: include_str!("../../brands/eksempel/brand.toml").into(),
+            language: None,
         },
         Arc::clone(&observer) as Arc<dyn CallObserver>,
         None,

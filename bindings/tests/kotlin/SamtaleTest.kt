@@ -24,11 +24,13 @@ fun check(ok: Boolean, what: String) {
 class Recorder : CallObserver {
     private val lock = Object()
     val states = mutableListOf<UiState>()
+    val screens = mutableListOf<Screen>()
     var frames = 0
     var lastFrame: RemoteVideoFrame? = null
 
-    override fun onState(state: UiState) = synchronized(lock) {
-        states.add(state)
+    override fun onScreen(screen: Screen) = synchronized(lock) {
+        screens.add(screen)
+        if (states.lastOrNull() != screen.state) states.add(screen.state)
         lock.notifyAll()
     }
 
@@ -77,8 +79,11 @@ class MemoryStore : SecureStore {
 fun drain(r: java.io.BufferedReader) =
     Thread { try { r.forEachLine { } } catch (_: java.io.IOException) { } }.apply { isDaemon = true }.start()
 
+val brandToml: String = File("brands/eksempel/brand.toml").readText()
+
 fun config(url: String, dir: File) =
-    AppConfig(serverUrl = url, brandId = "test-kommune", storageDir = dir.path, logLevel = LogLevel.WARN)
+    AppConfig(serverUrl = url, brandId = "test-kommune", storageDir = dir.path, logLevel = LogLevel.WARN,
+        brandToml = brandToml)
 
 fun main() {
     val tmp = kotlin.io.path.createTempDirectory("samtale-kt-").toFile()
@@ -94,6 +99,17 @@ fun main() {
         val failed = obs.states.first { it is UiState.Failed } as UiState.Failed
         check(failed.error is ErrorKind.BadCode, "a wrong digit fails with BadCode (${failed.error})")
         check(obs.states.first() is UiState.Idle, "the observer gets the current state first")
+        val first = obs.screens.first()
+        check(first.id == "code-entry" && first.headline.text == "Skriv din kode",
+            "the first screen is the code entry, in Danish (${first.id}: ${first.headline.text})")
+        check(first.help.dial == "+4570123456" && first.primary?.kind == ActionKind.JOIN_WITH_CODE,
+            "help line and one primary action on the first screen")
+        val failedScreen = obs.screens.last()
+        check(failedScreen.id == "failed-bad-code" && failedScreen.primary?.kind == ActionKind.FIX_CODE,
+            "a wrong code shows failed-bad-code with FixCode (${failedScreen.id})")
+        core.act(ActionKind.FIX_CODE)
+        obs.await("the code again") { obs.screens.last().id == "code-entry" }
+        check(obs.screens.last().code?.grouped == "123 456 7890", "the typed code is kept (${obs.screens.last().code?.grouped})")
         core.shutdown()
         check(core.isShutDown(), "shutdown() shuts down")
     }

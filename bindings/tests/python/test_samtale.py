@@ -19,6 +19,7 @@ import pytest
 import samtale_ffi as s
 
 BIN = os.environ.get("SAMTALE_BIN_DIR", "target/release")
+BRAND = open(os.path.join(os.path.dirname(__file__), "../../../brands/eksempel/brand.toml"), encoding="utf-8").read()
 DEADLINE = 30.0
 
 
@@ -27,13 +28,16 @@ class Recorder(s.CallObserver):
 
     def __init__(self):
         self.states = []
+        self.screens = []
         self.frames = 0
         self.last_frame = None
         self.cond = threading.Condition()
 
-    def on_state(self, state):
+    def on_screen(self, screen):
         with self.cond:
-            self.states.append(state)
+            self.screens.append(screen)
+            if not self.states or self.states[-1] != screen.state:
+                self.states.append(screen.state)
             self.cond.notify_all()
 
     def on_remote_video(self, frame):
@@ -91,7 +95,8 @@ def meeting():
 
 
 def config(url, tmp):
-    return s.AppConfig(server_url=url, brand_id="test-kommune", storage_dir=tmp, log_level=s.LogLevel.WARN)
+    return s.AppConfig(server_url=url, brand_id="test-kommune", storage_dir=tmp, log_level=s.LogLevel.WARN,
+                       brand_toml=BRAND)
 
 
 def test_offline_code_check_and_bad_code_fail_without_network(tmp_path):
@@ -270,3 +275,65 @@ def test_camera_frames_in_the_platforms_layouts_are_accepted_and_bad_ones_refuse
         core.push_camera_frame(short)
     assert "Y plane" in str(e.value)
     core.shutdown()
+
+
+def test_the_screens_walk_a_citizen_through_a_call(meeting, tmp_path):
+    """The screen model as a shell sees it: code entry with the app's keypad, one primary
+    action, the help line everywhere, Danish by default and English on request."""
+    url, code, _ = meeting
+    obs = Recorder()
+    core = s.Samtale(config(url, str(tmp_path)), obs)
+    obs.wait("first screen", lambda: obs.screens)
+    first = obs.screens[0]
+    assert first.id == "code-entry" and first.layout == s.Layout.CODE_ENTRY
+    assert first.headline.id == "code-headline" and first.headline.text == "Skriv din kode"
+    assert first.help.dial == "+4570123456" and first.primary.kind == s.ActionKind.JOIN_WITH_CODE
+    assert not first.primary.enabled
+    digits = code.replace(" ", "")
+    for d in digits[:4]:
+        core.press_digit(int(d))
+    obs.wait("grouped digits", lambda: obs.screens[-1].code.grouped == digits[:3] + " " + digits[3])
+    core.delete_digit()
+    core.paste_code(code)
+    obs.wait("a whole code", lambda: obs.screens[-1].primary.enabled)
+    assert obs.screens[-1].code.problem is None
+    core.act(s.ActionKind.JOIN_WITH_CODE)
+    # (The caseworker has left this module's meeting by now: the citizen waits, calmly.)
+    obs.wait("waiting", lambda: obs.screens[-1].id == "waiting")
+    call = obs.screens[-1]
+    assert call.body.text == "Din kontaktperson kommer snart. Du skal ikke gøre noget."
+    assert call.layout == s.Layout.CALL and call.show_self_view and not call.show_remote_video
+    assert [t.id for t in call.toggles] == ["microphone", "camera"]
+    assert call.primary.kind == s.ActionKind.LEAVE and call.primary.label.text == "Læg på"
+    assert all(sc.help.call.text == "Ring +45 70 12 34 56" for sc in obs.screens)
+    assert all(sc.announce for sc in obs.screens)
+    core.set_microphone_muted(True)
+    obs.wait("mic off", lambda: not obs.screens[-1].toggles[0].on)
+    assert obs.screens[-1].toggles[0].label.text == "Tænd mikrofon"
+    core.act(s.ActionKind.LEAVE)
+    obs.wait("ended", lambda: obs.screens[-1].id == "ended")
+    assert obs.screens[-1].primary.kind == s.ActionKind.REJOIN  # a remembered meeting
+    core.act(s.ActionKind.BACK_TO_START)
+    obs.wait("home", lambda: obs.screens[-1].id == "home")
+    home = obs.screens[-1]
+    assert home.layout == s.Layout.BIG_BUTTON and home.primary.label.text == "Ring til Eksempel Kommune"
+    core.shutdown()
+    # English, and a join link that fills the code in.
+    obs = Recorder()
+    cfg = config(url, str(tmp_path / "en"))
+    cfg.language = "en"
+    core = s.Samtale(cfg, obs)
+    assert core.current_screen().headline.text == "Type your code"
+    assert core.open_link("https://samtale.eksempel-kommune.dk/j/" + digits)
+    obs.wait("filled in", lambda: obs.screens[-1].body.id == "code-link-body")
+    assert obs.screens[-1].code.digits == 10 and obs.screens[-1].primary.enabled
+    assert not core.open_link("https://samtale.eksempel-kommune.dk/j/123")
+    core.shutdown()
+
+
+def test_a_broken_brand_is_refused_with_what_to_fix(tmp_path):
+    cfg = config("http://127.0.0.1:9", str(tmp_path))
+    cfg.brand_toml = BRAND.replace('text = "#1A1A1A"', 'text = "#EEEEEE"')
+    with pytest.raises(s.SamtaleError.BadBrand) as e:
+        s.Samtale(cfg, Recorder())
+    assert "colors.text: contrast with colors.background" in str(e.value)

@@ -3,7 +3,8 @@
 //! `samtale-brand check`). Adding a language is adding its `.ftl` file and its line in
 //! [`LOCALES`].
 
-use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, FluentValue};
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 use std::collections::BTreeMap;
 
 /// The catalogs compiled into the core: (language tag, Fluent source). The first is the
@@ -92,7 +93,8 @@ impl Catalog {
         let id: unic_langid::LanguageIdentifier = lang
             .parse()
             .map_err(|_| CatalogError::UnknownLanguage(lang.to_owned()))?;
-        let mut bundle = FluentBundle::new(vec![id]);
+        // The thread-safe memoizer: a catalog lives in the bindings, used from any thread.
+        let mut bundle = FluentBundle::new_concurrent(vec![id]);
         // No Unicode isolation marks around variables: phone numbers are read aloud and
         // dialled, and the shells draw plain strings.
         bundle.set_use_isolating(false);

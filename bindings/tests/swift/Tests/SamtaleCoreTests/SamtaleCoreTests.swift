@@ -12,12 +12,14 @@ let binDir = ProcessInfo.processInfo.environment["SAMTALE_BIN_DIR"] ?? "target/r
 final class Recorder: CallObserver, @unchecked Sendable {
     private let cond = NSCondition()
     private(set) var states: [UiState] = []
+    private(set) var screens: [Screen] = []
     private(set) var frames = 0
     private(set) var lastFrame: RemoteVideoFrame?
 
-    func onState(state: UiState) {
+    func onScreen(screen: Screen) {
         cond.lock()
-        states.append(state)
+        screens.append(screen)
+        if states.last != screen.state { states.append(screen.state) }
         cond.broadcast()
         cond.unlock()
     }
@@ -39,6 +41,12 @@ final class Recorder: CallObserver, @unchecked Sendable {
                 throw NSError(domain: "test", code: 1, userInfo: [NSLocalizedDescriptionKey: "timed out: \(what) (\(states))"])
             }
         }
+    }
+
+    func snapshotScreens() -> [Screen] {
+        cond.lock()
+        defer { cond.unlock() }
+        return screens
     }
 
     func snapshot() -> (states: [UiState], frames: Int, last: RemoteVideoFrame?) {
@@ -80,8 +88,16 @@ final class MemoryStore: SecureStore, @unchecked Sendable {
     }
 }
 
+/// The example brand: this file is <root>/bindings/tests/swift/Tests/<target>/<file>.
+let brandToml: String = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+    return (try? String(contentsOf: root.appendingPathComponent("brands/eksempel/brand.toml"), encoding: .utf8)) ?? ""
+}()
+
 func appConfig(_ url: String, _ dir: URL) -> AppConfig {
-    AppConfig(serverUrl: url, brandId: "test-kommune", storageDir: dir.path, logLevel: .warn)
+    AppConfig(serverUrl: url, brandId: "test-kommune", storageDir: dir.path, logLevel: .warn, brandToml: brandToml)
 }
 
 /// Reads lines from a pipe until `match` returns a value.
@@ -114,6 +130,15 @@ final class SamtaleCoreTests: XCTestCase {
             return XCTFail("expected Failed(BadCode), got \(String(describing: failed))")
         }
         XCTAssertEqual(obs.snapshot().states.first, .idle)
+        let screens = obs.snapshotScreens()
+        XCTAssertEqual(screens.first?.id, "code-entry")
+        XCTAssertEqual(screens.first?.headline.text, "Skriv din kode")
+        XCTAssertEqual(screens.first?.help.dial, "+4570123456")
+        XCTAssertEqual(screens.last?.id, "failed-bad-code")
+        XCTAssertEqual(screens.last?.primary?.kind, .fixCode)
+        core.act(action: .fixCode)
+        try obs.await("the code again") { r in r.screens.last?.id == "code-entry" }
+        XCTAssertEqual(obs.snapshotScreens().last?.code?.grouped, "123 456 7890", "the typed code is kept")
         core.shutdown()
         XCTAssertTrue(core.isShutDown())
     }

@@ -1,0 +1,243 @@
+//! Turns the call's state and what the citizen typed into [`Screen`]s, delivered to the
+//! shell's observer (current screen first, then every change, on the `call-notify` thread).
+
+use crate::convert::{EndKind, ErrorKind, UiState};
+use crate::screens::{self, Screen};
+use samtale_core::brand::Brand;
+use samtale_core::code::CODE_DIGITS;
+use samtale_core::observer::{Observable, Subscription};
+use samtale_core::remember::TokenStore;
+use samtale_core::screen::catalog::Catalog;
+use samtale_core::screen::{self as core, BrandView, ScreenInput};
+use std::sync::{Arc, Mutex};
+
+/// What the citizen did last, for "try again".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    Code(String),
+    Rejoin,
+}
+
+#[derive(Debug)]
+struct View {
+    state: UiState,
+    remembered: bool,
+    typed: String,
+    from_link: bool,
+    microphone_on: bool,
+    camera_on: bool,
+    last: Option<Attempt>,
+}
+
+/// The screens of one `Samtale`.
+pub(crate) struct Presenter {
+    brand: BrandView,
+    catalog: Catalog,
+    remember: Arc<dyn TokenStore>,
+    view: Mutex<View>,
+    screens: Observable<Screen>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Presenter {
+    /// A presenter for `brand` in `lang` (the brand's default when `None` or unknown).
+    pub(crate) fn new(
+        brand: &Brand,
+        lang: Option<&str>,
+        remember: Arc<dyn TokenStore>,
+    ) -> Result<Arc<Self>, String> {
+        let lang = match lang {
+            Some(l)
+                if samtale_core::screen::catalog::LOCALES
+                    .iter()
+                    .any(|(k, _)| *k == l) =>
+            {
+                l
+            }
+            _ => brand.default_language.as_str(),
+        };
+        let catalog = brand.catalog(lang).map_err(|e| e.to_string())?;
+        let remembered = remember.load().is_some();
+        let view = View {
+            state: UiState::Idle,
+            remembered,
+            typed: String::new(),
+            from_link: false,
+            microphone_on: true,
+            camera_on: true,
+            last: None,
+        };
+        let brand = brand.view(lang);
+        let first = Self::render(&brand, &catalog, &view);
+        Ok(Arc::new(Self {
+            brand,
+            catalog,
+            remember,
+            view: Mutex::new(view),
+            screens: Observable::new(first),
+        }))
+    }
+
+    fn render(brand: &BrandView, catalog: &Catalog, v: &View) -> Screen {
+        let input = ScreenInput {
+            situation: screens::situation(&v.state),
+            remembered: v.remembered,
+            typed: v.typed.clone(),
+            from_link: v.from_link,
+            microphone_on: v.microphone_on,
+            camera_on: v.camera_on,
+        };
+        screens::screen(core::screen(&input, brand, catalog), v.state.clone())
+    }
+
+    /// Calls `f` with every screen (the current one first) until the subscription is dropped.
+    pub(crate) fn subscribe(&self, f: impl Fn(&Screen) + Send + Sync + 'static) -> Subscription {
+        self.screens.subscribe(f)
+    }
+
+    /// The screen now.
+    pub(crate) fn current(&self) -> Screen {
+        self.screens.get()
+    }
+
+    /// Changes the view and shows the new screen.
+    pub(crate) fn update(&self, f: impl FnOnce(&mut ViewMut<'_>)) {
+        let mut v = lock(&self.view);
+        f(&mut ViewMut(&mut v));
+        self.screens
+            .set(Self::render(&self.brand, &self.catalog, &v));
+    }
+
+    /// A new call state.
+    pub(crate) fn show_state(&self, state: UiState) {
+        let mut forget = false;
+        self.update(|v| {
+            let v = &mut *v.0;
+            match &state {
+                // Seated in the meeting: the core has remembered it.
+                UiState::Waiting | UiState::InCall => {
+                    v.remembered = true;
+                    v.from_link = false;
+                }
+                // The server revokes the token of a meeting that is over.
+                UiState::Ended {
+                    reason: EndKind::MeetingEnded | EndKind::MeetingExpired,
+                }
+                | UiState::Failed {
+                    error: ErrorKind::CodeNotFoundOrExpired | ErrorKind::NoRememberedMeeting,
+                } => {
+                    forget = v.remembered;
+                    v.remembered = false;
+                }
+                _ => {}
+            }
+            v.state = state;
+        });
+        if forget {
+            self.remember.forget();
+        }
+    }
+
+    /// What was tried last.
+    pub(crate) fn last_attempt(&self) -> Option<Attempt> {
+        lock(&self.view).last.clone()
+    }
+
+    /// The digits typed.
+    pub(crate) fn typed(&self) -> String {
+        lock(&self.view).typed.clone()
+    }
+}
+
+/// Mutable access to the view for [`Presenter::update`].
+pub(crate) struct ViewMut<'a>(&'a mut View);
+
+impl ViewMut<'_> {
+    pub(crate) fn press_digit(&mut self, digit: u8) {
+        if digit <= 9 && self.0.typed.len() < CODE_DIGITS {
+            self.0.typed.push(char::from(b'0' + digit));
+        }
+    }
+    pub(crate) fn delete_digit(&mut self) {
+        self.0.typed.pop();
+        self.0.from_link = false;
+    }
+    pub(crate) fn set_typed(&mut self, digits: &str, from_link: bool) {
+        self.0.typed = digits
+            .chars()
+            .filter(char::is_ascii_digit)
+            .take(CODE_DIGITS)
+            .collect();
+        self.0.from_link = from_link;
+    }
+    pub(crate) fn clear_typed(&mut self) {
+        self.0.typed.clear();
+        self.0.from_link = false;
+    }
+    pub(crate) fn set_state(&mut self, state: UiState) {
+        self.0.state = state;
+    }
+    pub(crate) fn state(&self) -> &UiState {
+        &self.0.state
+    }
+    pub(crate) fn set_attempt(&mut self, a: Attempt) {
+        self.0.last = Some(a);
+    }
+    pub(crate) fn set_remembered(&mut self, r: bool) {
+        self.0.remembered = r;
+    }
+    pub(crate) fn set_microphone_on(&mut self, on: bool) {
+        self.0.microphone_on = on;
+    }
+    pub(crate) fn set_camera_on(&mut self, on: bool) {
+        self.0.camera_on = on;
+    }
+    pub(crate) fn microphone_on(&self) -> bool {
+        self.0.microphone_on
+    }
+    pub(crate) fn camera_on(&self) -> bool {
+        self.0.camera_on
+    }
+}
+
+/// The code in a join link: `https://<server>/j/<code>` (digits, spaces or dashes allowed).
+pub(crate) fn code_from_link(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let mut segments = parsed.path_segments()?;
+    let (Some("j"), Some(code)) = (segments.next(), segments.next()) else {
+        return None;
+    };
+    let code = percent_decode(code);
+    let digits: String = code.chars().filter(char::is_ascii_digit).collect();
+    let only_code_chars = code
+        .chars()
+        .all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
+    (only_code_chars && digits.len() == CODE_DIGITS).then_some(digits)
+}
+
+fn percent_decode(s: &str) -> String {
+    s.replace("%20", " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::code_from_link;
+
+    #[test]
+    fn links_carry_a_whole_code_or_nothing() {
+        assert_eq!(
+            code_from_link("https://samtale.eksempel.dk/j/4821937750").as_deref(),
+            Some("4821937750")
+        );
+        assert_eq!(
+            code_from_link("https://x.dk/j/482%20193%207750").as_deref(),
+            Some("4821937750")
+        );
+        assert_eq!(code_from_link("https://x.dk/j/48219"), None);
+        assert_eq!(code_from_link("https://x.dk/k/4821937750"), None);
+        assert_eq!(code_from_link("not a url"), None);
+    }
+}

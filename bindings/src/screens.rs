@@ -1,0 +1,272 @@
+//! The screen model for the shells: uniffi mirrors of `samtale_core::screen` and the one
+//! conversion. The shells draw a [`Screen`] as it is: no wording, no flow of their own.
+
+use crate::convert::{EndKind, ErrorKind, UiState};
+use samtale_core::code::CodeError;
+use samtale_core::screen as core;
+use samtale_core::{EndReason, PublicError};
+
+/// How a screen is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Layout {
+    /// The app's own numeric keypad with the code above it.
+    CodeEntry,
+    /// One big button.
+    BigButton,
+    /// Pictogram, headline, sentence, and the primary action below.
+    Message,
+    /// Remote video filling the screen, controls at the bottom.
+    Call,
+}
+
+/// The pictogram of a screen (file `pictogram_<name>` on Android, `Pictogram-<name>` on iOS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Pictogram {
+    /// `code`.
+    Code,
+    /// `call`.
+    Call,
+    /// `wait`.
+    Wait,
+    /// `talk`.
+    Talk,
+    /// `reconnect`.
+    Reconnect,
+    /// `done`.
+    Done,
+    /// `offline`.
+    Offline,
+    /// `problem`.
+    Problem,
+}
+
+/// What an action does. Pass it to `Samtale.act()`; `CallHelp` the shell performs itself
+/// (open the dialler with `help.dial`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ActionKind {
+    /// Join with the typed code.
+    JoinWithCode,
+    /// Rejoin the remembered meeting.
+    Rejoin,
+    /// Leave the call.
+    Leave,
+    /// Try the last attempt again.
+    Retry,
+    /// Back to the start.
+    BackToStart,
+    /// Back to the code, to fix it (the typed digits are kept).
+    FixCode,
+    /// Dial the help line (the shell does it).
+    CallHelp,
+}
+
+/// A text and its stable catalog id.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Text {
+    /// Stable id (a catalog key): tests assert on it.
+    pub id: String,
+    /// The words to show.
+    pub text: String,
+}
+
+/// The one primary action of a screen.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Action {
+    /// What it does.
+    pub kind: ActionKind,
+    /// Its label.
+    pub label: Text,
+    /// Whether it can be pressed now.
+    pub enabled: bool,
+}
+
+/// Microphone or camera during a call.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Toggle {
+    /// `microphone` or `camera`.
+    pub id: String,
+    /// What pressing it does now.
+    pub label: Text,
+    /// Whether the device is on.
+    pub on: bool,
+}
+
+/// The code being typed.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CodeEntry {
+    /// Digits grouped as typed (`482 193 77`).
+    pub grouped: String,
+    /// Digits typed.
+    pub digits: u32,
+    /// Digits a code has.
+    pub needed: u32,
+    /// Shown (and announced) only when all digits are there and the code is wrong.
+    pub problem: Option<Text>,
+    /// The keypad's delete key.
+    pub delete_label: Text,
+}
+
+/// The help line: on every screen, in the same place.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Help {
+    /// "Brug for hjælp?"
+    pub title: Text,
+    /// The call button's label ("Ring 70 12 34 56").
+    pub call: Text,
+    /// Opening hours in words.
+    pub hours: Text,
+    /// What to dial.
+    pub dial: String,
+    /// More help on the web.
+    pub url: Option<String>,
+}
+
+/// Everything a shell draws: the current one arrives first, then one with every change.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Screen {
+    /// Stable id: `code-entry`, `home`, `joining`, `waiting`, `in-call`, `reconnecting`,
+    /// `ended`, `failed-bad-code`, `failed-code-unavailable`, `failed-meeting-full`,
+    /// `failed-no-network`, `failed-server`, `failed-rate-limited`.
+    pub id: String,
+    /// The call state behind it.
+    pub state: UiState,
+    /// `da` or `en`.
+    pub lang: String,
+    /// Layout.
+    pub layout: Layout,
+    /// Pictogram (none when the brand switched them off).
+    pub pictogram: Option<Pictogram>,
+    /// One short headline.
+    pub headline: Text,
+    /// One or two short sentences.
+    pub body: Text,
+    /// At most one primary action.
+    pub primary: Option<Action>,
+    /// Microphone and camera during a call.
+    pub toggles: Vec<Toggle>,
+    /// The code entry (code screen only).
+    pub code: Option<CodeEntry>,
+    /// The help line.
+    pub help: Help,
+    /// What a screen reader announces when the screen appears (WCAG 4.1.3).
+    pub announce: String,
+    /// Show the other participant's video.
+    pub show_remote_video: bool,
+    /// Show the citizen's own picture.
+    pub show_self_view: bool,
+}
+
+fn text(t: core::Text) -> Text {
+    Text {
+        id: t.id.to_owned(),
+        text: t.text,
+    }
+}
+
+fn kind(k: core::ActionKind) -> ActionKind {
+    match k {
+        core::ActionKind::JoinWithCode => ActionKind::JoinWithCode,
+        core::ActionKind::Rejoin => ActionKind::Rejoin,
+        core::ActionKind::Leave => ActionKind::Leave,
+        core::ActionKind::Retry => ActionKind::Retry,
+        core::ActionKind::BackToStart => ActionKind::BackToStart,
+        core::ActionKind::FixCode => ActionKind::FixCode,
+        core::ActionKind::CallHelp => ActionKind::CallHelp,
+    }
+}
+
+fn pictogram(p: core::Pictogram) -> Pictogram {
+    match p {
+        core::Pictogram::Code => Pictogram::Code,
+        core::Pictogram::Call => Pictogram::Call,
+        core::Pictogram::Wait => Pictogram::Wait,
+        core::Pictogram::Talk => Pictogram::Talk,
+        core::Pictogram::Reconnect => Pictogram::Reconnect,
+        core::Pictogram::Done => Pictogram::Done,
+        core::Pictogram::Offline => Pictogram::Offline,
+        core::Pictogram::Problem => Pictogram::Problem,
+    }
+}
+
+/// The screens' situation for a shell state.
+pub(crate) fn situation(state: &UiState) -> core::Situation {
+    match state {
+        UiState::Idle => core::Situation::Idle,
+        UiState::Joining => core::Situation::Joining,
+        UiState::Waiting => core::Situation::Waiting,
+        UiState::InCall => core::Situation::InCall,
+        UiState::Reconnecting => core::Situation::Reconnecting,
+        UiState::Ended { reason } => core::Situation::Ended(match reason {
+            EndKind::YouLeft => EndReason::LocalLeave,
+            EndKind::MeetingEnded => EndReason::MeetingEnded,
+            EndKind::MeetingExpired => EndReason::MeetingExpired,
+        }),
+        UiState::Failed { error } => match error {
+            // The shell sends the citizen to the code entry: that is its screen.
+            ErrorKind::NoRememberedMeeting => core::Situation::Idle,
+            ErrorKind::BadCode { .. } => {
+                core::Situation::Failed(PublicError::BadCode(CodeError::WrongDigit))
+            }
+            ErrorKind::CodeNotFoundOrExpired => {
+                core::Situation::Failed(PublicError::CodeNotFoundOrExpired)
+            }
+            ErrorKind::MeetingFull => core::Situation::Failed(PublicError::MeetingFull),
+            ErrorKind::NoNetwork => core::Situation::Failed(PublicError::NoNetwork),
+            ErrorKind::ServerError => core::Situation::Failed(PublicError::ServerError),
+            ErrorKind::RateLimited { retry_after_secs } => {
+                core::Situation::Failed(PublicError::RateLimited {
+                    retry_after_secs: u64::from(*retry_after_secs),
+                })
+            }
+        },
+    }
+}
+
+/// The core's screen, for the shells.
+pub(crate) fn screen(s: core::Screen, state: UiState) -> Screen {
+    Screen {
+        id: s.id.to_owned(),
+        state,
+        lang: s.lang.to_owned(),
+        layout: match s.layout {
+            core::Layout::CodeEntry => Layout::CodeEntry,
+            core::Layout::BigButton => Layout::BigButton,
+            core::Layout::Message => Layout::Message,
+            core::Layout::Call => Layout::Call,
+        },
+        pictogram: s.pictogram.map(pictogram),
+        headline: text(s.headline),
+        body: text(s.body),
+        primary: s.primary.map(|a| Action {
+            kind: kind(a.kind),
+            label: text(a.label),
+            enabled: a.enabled,
+        }),
+        toggles: s
+            .toggles
+            .into_iter()
+            .map(|t| Toggle {
+                id: t.id.to_owned(),
+                label: text(t.label),
+                on: t.on,
+            })
+            .collect(),
+        code: s.code.map(|c| CodeEntry {
+            grouped: c.grouped,
+            digits: c.digits,
+            needed: c.needed,
+            problem: c.problem.map(text),
+            delete_label: text(c.delete_label),
+        }),
+        help: Help {
+            title: text(s.help.title),
+            call: text(s.help.call),
+            hours: text(s.help.hours),
+            dial: s.help.dial,
+            url: s.help.url,
+        },
+        announce: s.announce,
+        show_remote_video: s.show_remote_video,
+        show_self_view: s.show_self_view,
+    }
+}
