@@ -42,39 +42,28 @@ fn run(args: &[&str]) -> Result<(), String> {
 impl NetLab {
     /// Creates a lab with `hosts` namespaces. Panics with a clear message without root.
     pub fn create(hosts: usize) -> NetLab {
-        let id = format!("{:04x}", rand_u16());
-        let subnet = (rand_u16() % 200 + 20) as u8;
-        let lab = NetLab {
-            id,
-            subnet,
-            hosts,
-            v6: false,
-        };
-        lab.build_or_panic();
-        lab
+        Self::create_with(hosts, false)
     }
 
     /// Creates a lab whose hosts have only IPv6 addresses (ULA `fd53:<subnet>::/64`), no
     /// IPv4 address on any interface, loopback included.
     pub fn create_ipv6_only(hosts: usize) -> NetLab {
-        let id = format!("{:04x}", rand_u16());
-        let subnet = (rand_u16() % 200 + 20) as u8;
-        let lab = NetLab {
-            id,
-            subnet,
-            hosts,
-            v6: true,
-        };
-        lab.build_or_panic();
-        lab
+        Self::create_with(hosts, true)
     }
 
-    fn build_or_panic(&self) {
-        if let Err(e) = self.build() {
+    fn create_with(hosts: usize, v6: bool) -> NetLab {
+        let lab = NetLab {
+            id: format!("{:04x}", rand_u16()),
+            subnet: (rand_u16() % 200 + 20) as u8,
+            hosts,
+            v6,
+        };
+        if let Err(e) = lab.build() {
             panic!(
                 "cannot build the network lab ({e}); these tests need root (CAP_NET_ADMIN) and iproute2"
             );
         }
+        lab
     }
 
     fn bridge(&self) -> String {

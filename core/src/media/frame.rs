@@ -102,22 +102,7 @@ impl<'a> CameraPlanes<'a> {
         uv: &'a [u8],
         uv_stride: usize,
     ) -> Self {
-        let chroma = |data: &'a [u8]| Plane {
-            data,
-            row_stride: uv_stride,
-            pixel_stride: 2,
-        };
-        Self {
-            width,
-            height,
-            y: Plane {
-                data: y,
-                row_stride: y_stride,
-                pixel_stride: 1,
-            },
-            u: chroma(uv),
-            v: chroma(uv.get(1..).unwrap_or_default()),
-        }
+        Self::semi_planar(width, height, (y, y_stride), (uv, uv_stride), true)
     }
 
     /// An NV21 frame: like NV12 with V first.
@@ -129,10 +114,27 @@ impl<'a> CameraPlanes<'a> {
         vu: &'a [u8],
         vu_stride: usize,
     ) -> Self {
+        Self::semi_planar(width, height, (y, y_stride), (vu, vu_stride), false)
+    }
+
+    /// Luma, then one interleaved chroma plane, U first if `u_first`.
+    fn semi_planar(
+        width: u32,
+        height: u32,
+        (y, y_stride): (&'a [u8], usize),
+        (c, c_stride): (&'a [u8], usize),
+        u_first: bool,
+    ) -> Self {
         let chroma = |data: &'a [u8]| Plane {
             data,
-            row_stride: vu_stride,
+            row_stride: c_stride,
             pixel_stride: 2,
+        };
+        let (first, second) = (chroma(c), chroma(c.get(1..).unwrap_or_default()));
+        let (u, v) = if u_first {
+            (first, second)
+        } else {
+            (second, first)
         };
         Self {
             width,
@@ -142,8 +144,8 @@ impl<'a> CameraPlanes<'a> {
                 row_stride: y_stride,
                 pixel_stride: 1,
             },
-            u: chroma(vu.get(1..).unwrap_or_default()),
-            v: chroma(vu),
+            u,
+            v,
         }
     }
 }
