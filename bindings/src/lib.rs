@@ -19,6 +19,8 @@
 #[cfg(target_os = "android")]
 mod android;
 mod convert;
+#[cfg(feature = "emulator")]
+pub mod emulator;
 mod fault;
 mod logging;
 mod presenter;
@@ -274,7 +276,13 @@ pub struct Samtale {
     generation: Arc<Mutex<u64>>,
     runtime: Mutex<Option<tokio::runtime::Runtime>>,
     current: Mutex<Option<Current>>,
+    /// Changes every call's configuration (Rust embedders only: the emulator binds media
+    /// where its network lab says).
+    tune: Option<Tune>,
 }
+
+/// See [`Samtale::new_tuned`].
+pub type Tune = Arc<dyn Fn(&mut CallConfig) + Send + Sync>;
 
 impl std::fmt::Debug for Samtale {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -329,49 +337,7 @@ impl Samtale {
             || Err(SamtaleError::Internal),
             || {
                 logging::init(config.log_level);
-                let runtime = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .thread_name("samtale-core")
-                    .enable_all()
-                    .build()
-                    .map_err(|e| SamtaleError::Runtime {
-                        detail: e.to_string(),
-                    })?;
-                let remember: Arc<dyn TokenStore> = match secure_store {
-                    Some(store) => Arc::new(ForeignStore {
-                        store,
-                        key: format!("{}/remembered-meeting", config.brand_id),
-                    }),
-                    None => Arc::new(FileStore::new(remember_path(&config))),
-                };
-                let brand = samtale_core::brand::parse(&config.brand_toml).map_err(|p| {
-                    SamtaleError::BadBrand {
-                        detail: p.to_string(),
-                    }
-                })?;
-                let problems = brand.problems();
-                if !problems.is_empty() {
-                    let detail: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                    return Err(SamtaleError::BadBrand {
-                        detail: detail.join("\n"),
-                    });
-                }
-                let presenter =
-                    Presenter::new(&brand, config.language.as_deref(), Arc::clone(&remember))
-                        .map_err(|detail| SamtaleError::BadBrand { detail })?;
-                let notify = Arc::clone(&observer);
-                let screen_subscription =
-                    presenter.subscribe(move |screen| notify.on_screen(screen.clone()));
-                Ok(Arc::new(Self {
-                    config,
-                    observer,
-                    remember,
-                    presenter,
-                    _screen_subscription: screen_subscription,
-                    generation: Arc::new(Mutex::new(0)),
-                    runtime: Mutex::new(Some(runtime)),
-                    current: Mutex::new(None),
-                }))
+                Self::build(config, observer, secure_store, None)
             },
         )
     }
@@ -704,6 +670,78 @@ impl Samtale {
 }
 
 impl Samtale {
+    /// For Rust embedders (the emulator): as `new`, without installing a logger (the
+    /// embedder has its own), and with `tune` applied to every call's configuration.
+    pub fn new_tuned(
+        config: AppConfig,
+        observer: Arc<dyn CallObserver>,
+        secure_store: Option<Arc<dyn SecureStore>>,
+        tune: Tune,
+    ) -> Result<Arc<Self>, SamtaleError> {
+        guarded(
+            "new",
+            || Err(SamtaleError::Internal),
+            || Self::build(config, observer, secure_store, Some(tune)),
+        )
+    }
+
+    /// The call in progress, for diagnostics (the emulator's statistics).
+    pub fn current_call(&self) -> Option<Call> {
+        lock(&self.current).as_ref().map(|c| c.call.clone())
+    }
+
+    fn build(
+        config: AppConfig,
+        observer: Arc<dyn CallObserver>,
+        secure_store: Option<Arc<dyn SecureStore>>,
+        tune: Option<Tune>,
+    ) -> Result<Arc<Self>, SamtaleError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("samtale-core")
+            .enable_all()
+            .build()
+            .map_err(|e| SamtaleError::Runtime {
+                detail: e.to_string(),
+            })?;
+        let remember: Arc<dyn TokenStore> = match secure_store {
+            Some(store) => Arc::new(ForeignStore {
+                store,
+                key: format!("{}/remembered-meeting", config.brand_id),
+            }),
+            None => Arc::new(FileStore::new(remember_path(&config))),
+        };
+        let brand =
+            samtale_core::brand::parse(&config.brand_toml).map_err(|p| SamtaleError::BadBrand {
+                detail: p.to_string(),
+            })?;
+        let problems = brand.problems();
+        if !problems.is_empty() {
+            let detail: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            return Err(SamtaleError::BadBrand {
+                detail: detail.join("\n"),
+            });
+        }
+        let presenter = Presenter::new(&brand, config.language.as_deref(), Arc::clone(&remember))
+            .map_err(|detail| SamtaleError::BadBrand { detail })?;
+        let notify = Arc::clone(&observer);
+        let screen_subscription =
+            presenter.subscribe(move |screen| notify.on_screen(screen.clone()));
+        Ok(Arc::new(Self {
+            config,
+            observer,
+            remember,
+            presenter,
+            _screen_subscription: screen_subscription,
+            generation: Arc::new(Mutex::new(0)),
+            runtime: Mutex::new(Some(runtime)),
+            current: Mutex::new(None),
+            tune,
+        }))
+    }
+}
+
+impl Samtale {
     /// No call; the code entry (with the typed digits if `keep_code`) or the home button.
     fn back_to_start(&self, keep_code: bool) {
         self.leave_current();
@@ -739,6 +777,9 @@ impl Samtale {
         let mut config = CallConfig::new(self.config.server_url.clone());
         config.remember = Some(Arc::clone(&self.remember));
         config.extra_ca_pem = self.config.extra_ca_pem.clone();
+        if let Some(tune) = &self.tune {
+            tune(&mut config);
+        }
         let call = make(config);
         // The citizen's choices carry over to the next call.
         let (mut microphone_on, mut camera_on) = (true, true);

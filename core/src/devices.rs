@@ -139,6 +139,30 @@ struct Measured {
 }
 
 /// Running devices; dropping this stops them.
+/// Where the emulated devices send and fetch media: a [`Call`] itself, or the phones' API
+/// (`samtale-ffi`'s `Samtale`, adapted by the emulator) so that testers exercise what citizens
+/// run. Pictures from the others are always watched on the [`Call`].
+pub trait MediaPort: Send + Sync + 'static {
+    /// 10 ms of microphone.
+    fn push_audio(&self, pcm: &[i16]);
+    /// 10 ms for the speaker.
+    fn pull_audio(&self, out: &mut [i16; FRAME_SAMPLES]);
+    /// A camera picture.
+    fn push_video(&self, frame: &VideoFrame);
+}
+
+impl MediaPort for Call {
+    fn push_audio(&self, pcm: &[i16]) {
+        Call::push_audio(self, pcm);
+    }
+    fn pull_audio(&self, out: &mut [i16; FRAME_SAMPLES]) {
+        Call::pull_audio(self, out);
+    }
+    fn push_video(&self, frame: &VideoFrame) {
+        Call::push_video(self, frame, Rotation::None);
+    }
+}
+
 pub struct Devices {
     measured: Arc<Mutex<Measured>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -167,6 +191,11 @@ impl Devices {
     /// Starts microphone, camera, speaker and screen for `call`. Must be called within a Tokio
     /// runtime.
     pub fn attach(call: &Call, options: DeviceOptions) -> Devices {
+        Self::attach_port(call, Arc::new(call.clone()), options)
+    }
+
+    /// As [`Devices::attach`], with microphone, camera and speaker going through `port`.
+    pub fn attach_port(call: &Call, port: Arc<dyn MediaPort>, options: DeviceOptions) -> Devices {
         let measured = Arc::new(Mutex::new(Measured::default()));
         let record = options.record;
         let pattern = match &options.video {
@@ -177,7 +206,7 @@ impl Devices {
 
         // Microphone: 10 ms every 10 ms (bursting to catch up, so the sample clock is real).
         if !matches!(options.audio, AudioInput::None) {
-            let call = call.clone();
+            let call = Arc::clone(&port);
             let m = Arc::clone(&measured);
             let input = options.audio.clone();
             tasks.push(tokio::spawn(async move {
@@ -210,7 +239,7 @@ impl Devices {
 
         // Camera.
         if !matches!(options.video, VideoInput::None) {
-            let call = call.clone();
+            let call = Arc::clone(&port);
             let input = options.video.clone();
             let fps = options.fps.max(1);
             tasks.push(tokio::spawn(async move {
@@ -229,7 +258,7 @@ impl Devices {
                         VideoInput::Frames(f) if !f.is_empty() => f[n as usize % f.len()].clone(),
                         _ => continue,
                     };
-                    call.push_video(&frame, Rotation::None);
+                    call.push_video(&frame);
                     n = n.wrapping_add(1);
                 }
             }));
@@ -237,7 +266,7 @@ impl Devices {
 
         // Speaker: pulls 10 ms every 10 ms, like an audio output callback.
         {
-            let call = call.clone();
+            let call = Arc::clone(&port);
             let m = Arc::clone(&measured);
             tasks.push(tokio::spawn(async move {
                 let mut ticker = tokio::time::interval(Duration::from_millis(10));

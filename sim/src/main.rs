@@ -11,7 +11,7 @@ mod report;
 use clap::{Args, Parser, Subcommand};
 use report::{Reporter, exit};
 use samtale_core::api::ApiClient;
-use samtale_core::devices::{AudioInput, DeviceOptions, Devices, VideoInput};
+use samtale_core::devices::{AudioInput, DeviceOptions, Devices, MediaPort, VideoInput};
 use samtale_core::{Call, CallConfig, CallState, CallStats};
 use serde_json::json;
 use std::path::PathBuf;
@@ -49,6 +49,10 @@ struct MediaArgs {
     /// picture per second (video-NNNN.png) into DIR.
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
+    /// (join) The brand folder whose screens the citizen gets (default: brands/eksempel,
+    /// built in).
+    #[arg(long, value_name = "DIR")]
+    brand: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -160,14 +164,22 @@ fn config(server: &str, loopback: bool) -> CallConfig {
 }
 
 fn media_config(server: &str, media: &MediaArgs) -> CallConfig {
-    let mut config = config(server, media.loopback);
-    if let Some(ip) = &media.bind {
+    let mut config = CallConfig::new(server);
+    bind_media(&mut config, media.loopback, media.bind.as_deref());
+    config
+}
+
+/// Where media sockets bind: loopback, one address, or (default) every interface.
+fn bind_media(config: &mut CallConfig, loopback: bool, bind: Option<&str>) {
+    if loopback {
+        config.bind_addrs = vec!["127.0.0.1:0".to_owned()];
+    }
+    if let Some(ip) = bind {
         config.bind_addrs = vec![match ip.parse::<std::net::IpAddr>() {
             Ok(ip) => std::net::SocketAddr::new(ip, 0).to_string(),
             Err(_) => format!("{ip}:0"),
         }];
     }
-    config
 }
 
 /// The devices of one participant: files if given, else the test pattern and speech.
@@ -607,16 +619,82 @@ async fn host(server: &str, token: &str, seconds: u64, media: &MediaArgs, rep: R
     stay(call, options, media, "caseworker", seconds, &rep).await
 }
 
+/// The example brand, for a citizen without `--brand`.
+const EXAMPLE_BRAND: &str = include_str!("../../brands/eksempel/brand.toml");
+
+/// Reports the citizen's screens (what a phone would draw) as JSON events.
+struct ScreenReporter {
+    rep: Reporter,
+    last: std::sync::Mutex<String>,
+}
+
+impl samtale_ffi::CallObserver for ScreenReporter {
+    fn on_screen(&self, screen: samtale_ffi::Screen) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        if *last != screen.id && self.rep.json() {
+            self.rep.event(
+                "citizen",
+                "screen",
+                json!({"id": screen.id, "announce": screen.announce}),
+            );
+        }
+        *last = screen.id;
+    }
+
+    fn on_remote_video(&self, _frame: samtale_ffi::RemoteVideoFrame) {}
+}
+
+/// The citizen joins through `samtale-ffi`, the API the phones call: the same code look-up,
+/// screens, pairing-token store, audio and camera entry points. The call itself is watched
+/// for statistics.
 async fn join(server: &str, code: &str, seconds: u64, media: &MediaArgs, rep: Reporter) -> i32 {
+    let fail = |message: String| {
+        rep.event("citizen", "error", json!({ "message": message }));
+        exit::FAILURE
+    };
     let options = match device_options(media) {
         Ok(o) => o,
-        Err(e) => {
-            rep.event("citizen", "error", json!({"message": e}));
-            return exit::FAILURE;
-        }
+        Err(e) => return fail(e),
     };
-    let call = Call::join(media_config(server, media), code);
-    stay(call, options, media, "citizen", seconds, &rep).await
+    let brand_toml = match &media.brand {
+        Some(dir) => match std::fs::read_to_string(dir.join("brand.toml")) {
+            Ok(t) => t,
+            Err(e) => return fail(format!("{}: {e}", dir.display())),
+        },
+        None => EXAMPLE_BRAND.to_owned(),
+    };
+    let storage = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => return fail(format!("no storage directory: {e}")),
+    };
+    let app = samtale_ffi::AppConfig {
+        server_url: server.to_owned(),
+        brand_id: "samtale-sim".to_owned(),
+        storage_dir: storage.path().to_string_lossy().into_owned(),
+        log_level: samtale_ffi::LogLevel::Info,
+        brand_toml,
+        language: None,
+        extra_ca_pem: None,
+    };
+    let (loopback, bind) = (media.loopback, media.bind.clone());
+    let tune: samtale_ffi::Tune =
+        Arc::new(move |c: &mut CallConfig| bind_media(c, loopback, bind.as_deref()));
+    let observer = Arc::new(ScreenReporter {
+        rep: rep.clone(),
+        last: std::sync::Mutex::new(String::new()),
+    });
+    let samtale = match samtale_ffi::Samtale::new_tuned(app, observer, None, tune) {
+        Ok(s) => s,
+        Err(e) => return fail(e.to_string()),
+    };
+    samtale.join(code.to_owned());
+    let Some(call) = samtale.current_call() else {
+        return fail("the core did not start a call".into());
+    };
+    let port: Arc<dyn MediaPort> = Arc::new(samtale_ffi::emulator::PhonePort(Arc::clone(&samtale)));
+    let code = stay_with(call, Some(port), options, media, "citizen", seconds, &rep).await;
+    samtale.shutdown();
+    code
 }
 
 /// Stays in a call for `seconds` (0 = until Ctrl-C or the end), then leaves and reports.
@@ -628,7 +706,21 @@ async fn stay(
     seconds: u64,
     rep: &Reporter,
 ) -> i32 {
-    let devices = Devices::attach(&call, options);
+    stay_with(call, None, options, media, who, seconds, rep).await
+}
+
+/// As [`stay`], the devices going through `port` when given (the phones' API).
+async fn stay_with(
+    call: Call,
+    port: Option<Arc<dyn MediaPort>>,
+    options: DeviceOptions,
+    media: &MediaArgs,
+    who: &'static str,
+    seconds: u64,
+    rep: &Reporter,
+) -> i32 {
+    let port = port.unwrap_or_else(|| Arc::new(call.clone()));
+    let devices = Devices::attach_port(&call, port, options);
     let _trace = trace(&call, who, rep);
     let _gaps = report_video_gaps(&call, who, rep);
     let s = call.wait_for(Duration::from_secs(60), is_up).await;

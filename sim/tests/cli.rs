@@ -79,6 +79,22 @@ async fn join_exchanges_media_and_leaves_before_the_process_exits() {
         summary["stats"]["video_packets_received"].as_u64() > Some(5),
         "{summary}"
     );
+    // The citizen went through the phones' API (samtale-ffi): it saw the phones' screens,
+    // and its microphone and camera went through the phones' entry points.
+    let screens: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "screen")
+        .filter_map(|v| v["id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        screens.starts_with(&["code-entry".to_owned()]) && screens.contains(&"in-call".to_owned()),
+        "{screens:?}"
+    );
+    assert!(
+        staff.media_stats().video.frames_decoded > 5,
+        "the camera reached the caseworker"
+    );
 
     // The process has exited; its `leave` reached the server, so the caseworker is alone again
     // at once (a dropped socket would keep the seat for the 30 s grace period).
