@@ -270,7 +270,10 @@ pub struct Samtale {
     remember: Arc<dyn TokenStore>,
     /// What the app is shown; its one subscription calls `observer.on_screen` off-thread.
     presenter: Arc<Presenter>,
-    _screen_subscription: Subscription,
+    /// Dropped by `shutdown()`: no callback into the app after it (one already running
+    /// finishes). A host language that tears its threads down at exit (Python) must not be
+    /// called from ours then.
+    screen_subscription: Mutex<Option<Subscription>>,
     /// Bumped for every call started or left: a finished call's late states are not shown.
     /// Checked and shown under this lock, so no late state slips in after a newer one.
     generation: Arc<Mutex<u64>>,
@@ -638,7 +641,8 @@ impl Samtale {
     }
 
     /// Leaves any call and stops the core's threads. Idempotent; afterwards every call is a
-    /// no-op. (Named `shutdown`, not `close`: Kotlin's `AutoCloseable.close()` and Swift's
+    /// no-op and the observer gets no more screens (call it before a host language exits).
+    /// (Named `shutdown`, not `close`: Kotlin's `AutoCloseable.close()` and Swift's
     /// `deinit` already free the object itself; dropping it also shuts down.)
     pub fn shutdown(&self) {
         guarded(
@@ -646,6 +650,7 @@ impl Samtale {
             || (),
             || {
                 self.leave_current();
+                drop(lock(&self.screen_subscription).take());
                 let runtime = lock(&self.runtime).take();
                 if let Some(runtime) = runtime {
                     // Give the leave a moment to reach the server, without blocking a UI thread long.
@@ -732,7 +737,7 @@ impl Samtale {
             observer,
             remember,
             presenter,
-            _screen_subscription: screen_subscription,
+            screen_subscription: Mutex::new(Some(screen_subscription)),
             generation: Arc::new(Mutex::new(0)),
             runtime: Mutex::new(Some(runtime)),
             current: Mutex::new(None),

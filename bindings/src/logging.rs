@@ -15,9 +15,25 @@ fn filter(level: LogLevel) -> log::LevelFilter {
     }
 }
 
-/// Installs the platform logger once per process (later calls only change the level).
+/// Installs the platform logger once per process (later calls only change the level), and a
+/// panic hook that reports where a panic happened to that log. On a phone stderr goes
+/// nowhere, so without it a caught panic (see `guarded`) would leave no trace. The panic's
+/// message is left out: it could carry anything, and log lines carry no codes or names.
 pub(crate) fn init(level: LogLevel) {
-    INIT.call_once(install);
+    INIT.call_once(|| {
+        install();
+        std::panic::set_hook(Box::new(|info| {
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()))
+                .unwrap_or_else(|| "an unknown place".into());
+            let thread = std::thread::current();
+            log::error!(
+                "panic at {location} on thread {}",
+                thread.name().unwrap_or("unnamed")
+            );
+        }));
+    });
     log::set_max_level(filter(level));
 }
 
