@@ -19,6 +19,17 @@ async fn tls_server() -> TestServer {
     .await
 }
 
+/// Joins with `extra_ca_pem` as the trust and returns the final state it fails with.
+async fn fails_with(server: &TestServer, code: &str, extra_ca_pem: Option<String>) -> CallState {
+    let mut config = server.config();
+    config.extra_ca_pem = extra_ca_pem;
+    Call::join(config, code)
+        .wait_for(Duration::from_secs(15), |s| {
+            matches!(s, CallState::Failed(_))
+        })
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_ca_is_trusted_for_https_and_wss_when_configured() {
     let server = tls_server().await;
@@ -46,40 +57,30 @@ async fn an_unknown_ca_is_refused_with_no_network_not_a_hang() {
     let server = tls_server().await;
     let (meeting, staff) = server.host().await;
     // The platform store alone does not know the municipality's CA.
-    let mut config = server.config();
-    config.extra_ca_pem = None;
-    let citizen = Call::join(config, &meeting.code);
-    let state = citizen
-        .wait_for(Duration::from_secs(15), |s| {
-            matches!(s, CallState::Failed(_))
-        })
-        .await;
-    assert_eq!(state, CallState::Failed(PublicError::NoNetwork));
+    assert_eq!(
+        fails_with(&server, &meeting.code, None).await,
+        CallState::Failed(PublicError::NoNetwork)
+    );
     // Internally it is told apart from being offline (for logs and support).
     let api = ApiClient::new(&server.url(), Duration::from_secs(5)).expect("client");
     let code = JoinCode::parse(&meeting.code).expect("code");
     let err = api.resolve(&code).await.expect_err("refused");
     assert!(matches!(err, CoreError::UntrustedServer(_)), "{err:?}");
     // Another CA's certificate is no better than none.
-    let mut config = server.config();
-    config.extra_ca_pem = Some(TestCa::new().ca_pem);
-    let stranger = Call::join(config, &meeting.code);
-    let state = stranger
-        .wait_for(Duration::from_secs(15), |s| {
-            matches!(s, CallState::Failed(_))
-        })
-        .await;
-    assert_eq!(state, CallState::Failed(PublicError::NoNetwork));
+    assert_eq!(
+        fails_with(&server, &meeting.code, Some(TestCa::new().ca_pem)).await,
+        CallState::Failed(PublicError::NoNetwork)
+    );
     // A configuration whose CA text is not a certificate is the app's mistake: ServerError.
-    let mut config = server.config();
-    config.extra_ca_pem = Some("-----BEGIN NONSENSE-----".into());
-    let broken = Call::join(config, &meeting.code);
-    let state = broken
-        .wait_for(Duration::from_secs(15), |s| {
-            matches!(s, CallState::Failed(_))
-        })
-        .await;
-    assert_eq!(state, CallState::Failed(PublicError::ServerError));
+    assert_eq!(
+        fails_with(
+            &server,
+            &meeting.code,
+            Some("-----BEGIN NONSENSE-----".into())
+        )
+        .await,
+        CallState::Failed(PublicError::ServerError)
+    );
     staff.leave();
     staff.closed().await;
 }

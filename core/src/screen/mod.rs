@@ -432,26 +432,16 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
         }
     });
     let in_call = layout == Layout::Call;
+    let toggle =
+        |id: &'static str, on: bool, (on_label, off_label): (&'static str, &'static str)| Toggle {
+            id,
+            label: t(if on { on_label } else { off_label }),
+            on,
+        };
     let toggles = if in_call {
         vec![
-            Toggle {
-                id: "microphone",
-                label: t(if input.microphone_on {
-                    "mute-on"
-                } else {
-                    "mute-off"
-                }),
-                on: input.microphone_on,
-            },
-            Toggle {
-                id: "camera",
-                label: t(if input.camera_on {
-                    "camera-on"
-                } else {
-                    "camera-off"
-                }),
-                on: input.camera_on,
-            },
+            toggle("microphone", input.microphone_on, ("mute-on", "mute-off")),
+            toggle("camera", input.camera_on, ("camera-on", "camera-off")),
         ]
     } else {
         Vec::new()
