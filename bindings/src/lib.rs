@@ -31,8 +31,12 @@ pub use convert::{CodeProblem, EndKind, ErrorKind, UiState};
 use presenter::{Attempt, Presenter};
 use samtale_core::media::FRAME_SAMPLES;
 use samtale_core::remember::{FileStore, TokenStore};
+use samtale_core::screen::Overlay;
 use samtale_core::{Call, CallConfig, Subscription, VideoFrame};
-pub use screens::{Action, ActionKind, CodeEntry, Help, Layout, Pictogram, Screen, Text, Toggle};
+pub use screens::{
+    Action, ActionKind, CodeEntry, Help, Layout, Permission, Pictogram, Screen, ShellTexts, Text,
+    Toggle,
+};
 use std::sync::{Arc, Mutex};
 
 uniffi::setup_scaffolding!();
@@ -440,6 +444,7 @@ impl Samtale {
             "leave",
             || (),
             || {
+                self.presenter.update(|v| v.set_overlay(None));
                 if let Some(c) = lock(&self.current).as_ref() {
                     c.call.leave();
                 }
@@ -613,33 +618,165 @@ impl Samtale {
         )
     }
 
-    /// Does what a screen's primary action says. `CallHelp` is the shell's (dial
-    /// `screen.help.dial`); here it does nothing.
+    /// Does what a screen's action says. `CallHelp`, `AskPermissions` and `OpenSettings` are
+    /// the shell's (dial `screen.help.dial`; show the system dialog; open the app's settings);
+    /// here they do nothing. Starting a call (`JoinWithCode`, `Rejoin`, `Retry`) first asks
+    /// for what the phone has not allowed yet (see `set_permissions`).
     pub fn act(&self, action: ActionKind) {
         guarded(
             "act",
             || self.show_internal_failure(),
-            || match action {
-                ActionKind::JoinWithCode => {
-                    let typed = self.presenter.typed();
-                    if samtale_core::code::JoinCode::parse(&typed).is_ok() {
-                        self.join(typed);
-                    }
+            || {
+                let starts = matches!(
+                    action,
+                    ActionKind::JoinWithCode | ActionKind::Rejoin | ActionKind::Retry
+                );
+                if !(starts && self.waits_for_permission(action)) {
+                    self.perform(action);
                 }
-                ActionKind::Rejoin => self.rejoin(),
-                ActionKind::Leave => self.leave(),
-                ActionKind::Retry => match self.presenter.last_attempt() {
-                    Some(Attempt::Code(code)) => self.join(code),
-                    Some(Attempt::Rejoin) => self.rejoin(),
-                    None => self.back_to_start(false),
-                },
-                ActionKind::BackToStart => self.back_to_start(false),
-                ActionKind::FixCode => self.back_to_start(true),
-                ActionKind::CallHelp => {}
             },
         )
     }
 
+    /// What the phone allows: the shell calls it at start, after the system dialog, and when
+    /// the app comes back to the front (the citizen may have changed the settings). Until then
+    /// both count as granted. Starting a call with either not asked yet shows `permissions`
+    /// (then the shell asks, on `AskPermissions`); with the microphone refused,
+    /// `microphone-off`. A refused camera does not stop a call: it starts with the camera off.
+    /// When the microphone is allowed while a question is shown, the call it waited for starts.
+    pub fn set_permissions(&self, microphone: Permission, camera: Permission) {
+        guarded(
+            "set_permissions",
+            || (),
+            || {
+                let mut run = None;
+                self.presenter.update(|v| {
+                    v.set_permissions(microphone, camera);
+                    if matches!(
+                        v.overlay(),
+                        Some(Overlay::Permissions | Overlay::MicrophoneOff)
+                    ) {
+                        match microphone {
+                            Permission::Granted => {
+                                v.set_overlay(None);
+                                run = v.take_pending();
+                                if camera != Permission::Granted {
+                                    v.set_camera_on(false);
+                                }
+                            }
+                            Permission::Denied => v.set_overlay(Some(Overlay::MicrophoneOff)),
+                            // The dialog was dismissed: the question stays.
+                            Permission::NotAsked => {}
+                        }
+                    }
+                });
+                if let Some(action) = run {
+                    self.perform(action);
+                }
+            },
+        )
+    }
+
+    /// The platform's back button (Android's back gesture; an iOS back control). `true`: the
+    /// core handled it: during a call it asks "hang up?" (`confirm-leave`; back again stays),
+    /// on a question it closes the question, after a call it goes back to the start. `false`
+    /// on the start screens: the shell does the platform's default (close the app).
+    pub fn back(&self) -> bool {
+        guarded(
+            "back",
+            || false,
+            || {
+                let (mut handled, mut to_start) = (true, false);
+                self.presenter.update(|v| match v.overlay() {
+                    Some(Overlay::ConfirmLeave) => v.set_overlay(None),
+                    Some(_) => {
+                        v.set_overlay(None);
+                        v.set_pending(None);
+                    }
+                    None => match v.state() {
+                        UiState::Joining
+                        | UiState::Waiting
+                        | UiState::InCall
+                        | UiState::Reconnecting => v.set_overlay(Some(Overlay::ConfirmLeave)),
+                        UiState::Ended { .. } | UiState::Failed { .. } => to_start = true,
+                        UiState::Idle => handled = false,
+                    },
+                });
+                if to_start {
+                    self.back_to_start(true);
+                }
+                handled
+            },
+        )
+    }
+
+    /// Words the shell shows outside the screens (the ongoing-call notification, what a
+    /// screen reader says about the pictures), in the screens' language.
+    pub fn shell_texts(&self) -> ShellTexts {
+        guarded(
+            "shell_texts",
+            || self.presenter.shell_texts(),
+            || self.presenter.shell_texts(),
+        )
+    }
+}
+
+impl Samtale {
+    /// Before a call starts: shows the permission question when the phone has not allowed
+    /// the microphone (or not been asked about the camera); `true` if `action` waits for it.
+    fn waits_for_permission(&self, action: ActionKind) -> bool {
+        let mut waits = false;
+        self.presenter.update(|v| {
+            let (microphone, camera) = v.permissions();
+            let question = match (microphone, camera) {
+                (Permission::Denied, _) => Some(Overlay::MicrophoneOff),
+                (Permission::NotAsked, _) | (_, Permission::NotAsked) => Some(Overlay::Permissions),
+                _ => None,
+            };
+            if let Some(q) = question {
+                v.set_overlay(Some(q));
+                v.set_pending(Some(action));
+                waits = true;
+            } else if camera == Permission::Denied {
+                v.set_camera_on(false);
+            }
+        });
+        waits
+    }
+
+    /// Does `action` (no permission check).
+    fn perform(&self, action: ActionKind) {
+        match action {
+            ActionKind::JoinWithCode => {
+                let typed = self.presenter.typed();
+                if samtale_core::code::JoinCode::parse(&typed).is_ok() {
+                    self.join(typed);
+                }
+            }
+            ActionKind::Rejoin => self.rejoin(),
+            ActionKind::Leave => self.leave(),
+            ActionKind::Retry => match self.presenter.last_attempt() {
+                Some(Attempt::Code(code)) => self.join(code),
+                Some(Attempt::Rejoin) => self.rejoin(),
+                None => self.back_to_start(false),
+            },
+            // From a permission question: back to where it was asked, the code kept.
+            ActionKind::BackToStart if self.presenter.has_question() => {
+                self.presenter.update(|v| {
+                    v.set_overlay(None);
+                    v.set_pending(None);
+                });
+            }
+            ActionKind::BackToStart => self.back_to_start(false),
+            ActionKind::FixCode => self.back_to_start(true),
+            ActionKind::StayInCall => self.presenter.update(|v| v.set_overlay(None)),
+            ActionKind::CallHelp | ActionKind::AskPermissions | ActionKind::OpenSettings => {}
+        }
+    }
+}
+
+#[uniffi::export]
+impl Samtale {
     /// Leaves any call and stops the core's threads. Idempotent; afterwards every call is a
     /// no-op and the observer gets no more screens (call it before a host language exits).
     /// (Named `shutdown`, not `close`: Kotlin's `AutoCloseable.close()` and Swift's
@@ -755,6 +892,8 @@ impl Samtale {
             if !keep_code {
                 v.clear_typed();
             }
+            v.set_overlay(None);
+            v.set_pending(None);
             v.set_state(UiState::Idle);
         });
     }
@@ -790,6 +929,7 @@ impl Samtale {
         let (mut microphone_on, mut camera_on) = (true, true);
         self.presenter.update(|v| {
             (microphone_on, camera_on) = (v.microphone_on(), v.camera_on());
+            v.set_overlay(None);
         });
         call.set_microphone_muted(!microphone_on);
         call.set_camera_enabled(camera_on);

@@ -2,13 +2,13 @@
 //! shell's observer (current screen first, then every change, on the `call-notify` thread).
 
 use crate::convert::{EndKind, ErrorKind, UiState};
-use crate::screens::{self, Screen};
+use crate::screens::{self, ActionKind, Permission, Screen, ShellTexts};
 use samtale_core::brand::Brand;
 use samtale_core::code::CODE_DIGITS;
 use samtale_core::observer::{Observable, Subscription};
 use samtale_core::remember::TokenStore;
 use samtale_core::screen::catalog::Catalog;
-use samtale_core::screen::{self as core, BrandView, ScreenInput};
+use samtale_core::screen::{self as core, BrandView, Overlay, ScreenInput};
 use std::sync::{Arc, Mutex};
 
 /// What the citizen did last, for "try again".
@@ -27,6 +27,11 @@ struct View {
     microphone_on: bool,
     camera_on: bool,
     last: Option<Attempt>,
+    overlay: Option<Overlay>,
+    microphone: Permission,
+    camera: Permission,
+    /// The action waiting behind the permission question.
+    pending: Option<ActionKind>,
 }
 
 /// The screens of one `Samtale`.
@@ -69,6 +74,11 @@ impl Presenter {
             microphone_on: true,
             camera_on: true,
             last: None,
+            overlay: None,
+            // Until a shell says otherwise (desktops and scripts have no permissions).
+            microphone: Permission::Granted,
+            camera: Permission::Granted,
+            pending: None,
         };
         let brand = brand.view(lang);
         let first = Self::render(&brand, &catalog, &view);
@@ -89,6 +99,7 @@ impl Presenter {
             from_link: v.from_link,
             microphone_on: v.microphone_on,
             camera_on: v.camera_on,
+            overlay: v.overlay,
         };
         screens::screen(core::screen(&input, brand, catalog), v.state.clone())
     }
@@ -96,6 +107,19 @@ impl Presenter {
     /// Calls `f` with every screen (the current one first) until the subscription is dropped.
     pub(crate) fn subscribe(&self, f: impl Fn(&Screen) + Send + Sync + 'static) -> Subscription {
         self.screens.subscribe(f)
+    }
+
+    /// The words outside the screens.
+    pub(crate) fn shell_texts(&self) -> ShellTexts {
+        screens::shell_texts(core::shell_texts(&self.brand, &self.catalog))
+    }
+
+    /// Whether a permission question is shown.
+    pub(crate) fn has_question(&self) -> bool {
+        matches!(
+            lock(&self.view).overlay,
+            Some(Overlay::Permissions | Overlay::MicrophoneOff)
+        )
     }
 
     /// The screen now.
@@ -133,6 +157,14 @@ impl Presenter {
                     v.remembered = false;
                 }
                 _ => {}
+            }
+            // "Hang up?" is about a call: when the call is over, so is the question.
+            let calling = matches!(
+                state,
+                UiState::Joining | UiState::Waiting | UiState::InCall | UiState::Reconnecting
+            );
+            if v.overlay == Some(Overlay::ConfirmLeave) && !calling {
+                v.overlay = None;
             }
             v.state = state;
         });
@@ -200,6 +232,24 @@ impl ViewMut<'_> {
     }
     pub(crate) fn camera_on(&self) -> bool {
         self.0.camera_on
+    }
+    pub(crate) fn overlay(&self) -> Option<Overlay> {
+        self.0.overlay
+    }
+    pub(crate) fn set_overlay(&mut self, o: Option<Overlay>) {
+        self.0.overlay = o;
+    }
+    pub(crate) fn permissions(&self) -> (Permission, Permission) {
+        (self.0.microphone, self.0.camera)
+    }
+    pub(crate) fn set_permissions(&mut self, microphone: Permission, camera: Permission) {
+        (self.0.microphone, self.0.camera) = (microphone, camera);
+    }
+    pub(crate) fn set_pending(&mut self, a: Option<ActionKind>) {
+        self.0.pending = a;
+    }
+    pub(crate) fn take_pending(&mut self) -> Option<ActionKind> {
+        self.0.pending.take()
     }
 }
 

@@ -58,6 +58,39 @@ pub enum ActionKind {
     FixCode,
     /// Dial the help line (the shell does it).
     CallHelp,
+    /// Show the system dialog for the microphone and the camera (the shell does it), then
+    /// report the answer with `Samtale.set_permissions()`.
+    AskPermissions,
+    /// Open the app's page in the phone's settings (the shell does it).
+    OpenSettings,
+    /// Stay in the call ("no" to "hang up?").
+    StayInCall,
+}
+
+/// What the phone allows the app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Permission {
+    /// Allowed.
+    Granted,
+    /// Not asked yet (or the dialog was dismissed): the app may ask.
+    NotAsked,
+    /// Refused: only the phone's settings can change it.
+    Denied,
+}
+
+/// Words the shells need outside the screens (same ids and words on both platforms).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ShellTexts {
+    /// The notification channel's name.
+    pub notification_channel: Text,
+    /// The ongoing-call notification's title.
+    pub notification_title: Text,
+    /// Its line of text (tapping it opens the call).
+    pub notification_body: Text,
+    /// The other participant's video, for a screen reader.
+    pub remote_video: Text,
+    /// The citizen's own picture, for a screen reader.
+    pub self_view: Text,
 }
 
 /// A text and its stable catalog id.
@@ -126,7 +159,8 @@ pub struct Help {
 pub struct Screen {
     /// Stable id: `code-entry`, `home`, `joining`, `waiting`, `in-call`, `reconnecting`,
     /// `ended`, `failed-bad-code`, `failed-code-unavailable`, `failed-meeting-full`,
-    /// `failed-no-network`, `failed-server`, `failed-rate-limited`.
+    /// `failed-no-network`, `failed-server`, `failed-rate-limited`; the questions `permissions`,
+    /// `microphone-off`, `confirm-leave`.
     pub id: String,
     /// The call state behind it.
     pub state: UiState,
@@ -142,6 +176,9 @@ pub struct Screen {
     pub body: Text,
     /// At most one primary action.
     pub primary: Option<Action>,
+    /// A second answer, as big as the primary one (only on a question: `confirm-leave`,
+    /// `microphone-off`).
+    pub secondary: Option<Action>,
     /// Microphone and camera during a call.
     pub toggles: Vec<Toggle>,
     /// The code entry (code screen only).
@@ -172,6 +209,9 @@ fn kind(k: core::ActionKind) -> ActionKind {
         core::ActionKind::BackToStart => ActionKind::BackToStart,
         core::ActionKind::FixCode => ActionKind::FixCode,
         core::ActionKind::CallHelp => ActionKind::CallHelp,
+        core::ActionKind::AskPermissions => ActionKind::AskPermissions,
+        core::ActionKind::OpenSettings => ActionKind::OpenSettings,
+        core::ActionKind::StayInCall => ActionKind::StayInCall,
     }
 }
 
@@ -222,6 +262,25 @@ pub(crate) fn situation(state: &UiState) -> core::Situation {
     }
 }
 
+fn action(a: core::Action) -> Action {
+    Action {
+        kind: kind(a.kind),
+        label: text(a.label),
+        enabled: a.enabled,
+    }
+}
+
+/// The core's shell texts, for the shells.
+pub(crate) fn shell_texts(t: core::ShellTexts) -> ShellTexts {
+    ShellTexts {
+        notification_channel: text(t.notification_channel),
+        notification_title: text(t.notification_title),
+        notification_body: text(t.notification_body),
+        remote_video: text(t.remote_video),
+        self_view: text(t.self_view),
+    }
+}
+
 /// The core's screen, for the shells.
 pub(crate) fn screen(s: core::Screen, state: UiState) -> Screen {
     Screen {
@@ -237,11 +296,8 @@ pub(crate) fn screen(s: core::Screen, state: UiState) -> Screen {
         pictogram: s.pictogram.map(pictogram),
         headline: text(s.headline),
         body: text(s.body),
-        primary: s.primary.map(|a| Action {
-            kind: kind(a.kind),
-            label: text(a.label),
-            enabled: a.enabled,
-        }),
+        primary: s.primary.map(action),
+        secondary: s.secondary.map(action),
         toggles: s
             .toggles
             .into_iter()

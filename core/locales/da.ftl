@@ -62,3 +62,25 @@ failed-busy-headline = Vent lidt
 failed-busy-body = Du har prøvet mange gange. Vent { $seconds } sekunder.
 retry-action = Prøv igen
 call-help-action = Ring til { $municipality }
+
+## Before the first call: the phone asks for the microphone and the camera.
+permissions-headline = Lyd og billede
+permissions-body = Appen skal bruge din mikrofon og dit kamera. Så kan I tale sammen.
+permissions-action = Fortsæt
+microphone-off-headline = Mikrofonen er slået fra
+microphone-off-body = Du skal give appen lov til at bruge mikrofonen.
+open-settings-action = Åbn indstillinger
+
+## Back during a call.
+confirm-leave-headline = Vil du lægge på?
+confirm-leave-body = Hvis du lægger på, kan I ikke tale mere.
+confirm-leave-action = Ja, læg på
+stay-action = Nej, bliv i samtalen
+
+## Outside the screens: the notification during a call, and what a screen reader says about
+## the pictures.
+notification-channel = Samtaler
+notification-title = Du er i en samtale
+notification-body = Tryk her for at se samtalen.
+remote-video-label = Video af din kontaktperson
+self-view-label = Dit eget billede

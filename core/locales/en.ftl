@@ -58,3 +58,25 @@ failed-busy-headline = Please wait
 failed-busy-body = You have tried many times. Wait { $seconds } seconds.
 retry-action = Try again
 call-help-action = Call { $municipality }
+
+## Before the first call: the phone asks for the microphone and the camera.
+permissions-headline = Sound and picture
+permissions-body = The app needs your microphone and camera. Then you can talk together.
+permissions-action = Continue
+microphone-off-headline = The microphone is off
+microphone-off-body = You need to let the app use the microphone.
+open-settings-action = Open settings
+
+## Back during a call.
+confirm-leave-headline = Do you want to hang up?
+confirm-leave-body = The call ends if you hang up.
+confirm-leave-action = Yes, hang up
+stay-action = No, stay in the call
+
+## Outside the screens: the notification during a call, and what a screen reader says about
+## the pictures.
+notification-channel = Calls
+notification-title = You are in a call
+notification-body = Tap here to see the call.
+remote-video-label = Video of your contact person
+self-view-label = Your own picture

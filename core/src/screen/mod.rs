@@ -111,6 +111,62 @@ pub enum ActionKind {
     FixCode,
     /// Dial the help line (the shell does it).
     CallHelp,
+    /// Ask the phone for the microphone and the camera (the shell shows the system dialog,
+    /// then reports the answer with `set_permissions`).
+    AskPermissions,
+    /// Open the app's page in the phone's settings (the shell does it).
+    OpenSettings,
+    /// Stay in the call (answer "no" to "hang up?").
+    StayInCall,
+}
+
+/// A question shown over the call's own screen, decided by the presenter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlay {
+    /// Before the first call: why the app needs the microphone and the camera (then the
+    /// system dialog).
+    Permissions,
+    /// The microphone was refused: how to turn it on (never a dead end).
+    MicrophoneOff,
+    /// Back was pressed during a call: hang up, or stay? (Never hang up silently.)
+    ConfirmLeave,
+}
+
+/// Words the shells need outside the screens: the ongoing-call notification and what a
+/// screen reader says about the pictures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellTexts {
+    /// The notification channel's name (phone settings list it).
+    pub notification_channel: Text,
+    /// The ongoing-call notification's title.
+    pub notification_title: Text,
+    /// Its line of text (tapping it opens the call).
+    pub notification_body: Text,
+    /// The other participant's video, for a screen reader.
+    pub remote_video: Text,
+    /// The citizen's own picture, for a screen reader.
+    pub self_view: Text,
+}
+
+/// The shell texts in the catalog's language.
+pub fn shell_texts(brand: &BrandView, catalog: &Catalog) -> ShellTexts {
+    let vars = Vars {
+        municipality: brand.municipality.clone(),
+        phone: brand.help_phone.clone(),
+        hours: brand.help_hours.clone(),
+        seconds: 0,
+    };
+    let t = |id: &'static str| Text {
+        id,
+        text: catalog.get(id, &vars),
+    };
+    ShellTexts {
+        notification_channel: t("notification-channel"),
+        notification_title: t("notification-title"),
+        notification_body: t("notification-body"),
+        remote_video: t("remote-video-label"),
+        self_view: t("self-view-label"),
+    }
 }
 
 /// A text with its stable catalog id.
@@ -193,6 +249,9 @@ pub struct Screen {
     pub body: Text,
     /// At most one primary action.
     pub primary: Option<Action>,
+    /// A second answer beside the primary one, as big (only on a question: "hang up?" has
+    /// "no, stay"; "the microphone is off" has "back").
+    pub secondary: Option<Action>,
     /// The microphone and camera during a call.
     pub toggles: Vec<Toggle>,
     /// The code entry, on the code screen.
@@ -239,6 +298,8 @@ pub struct ScreenInput {
     pub microphone_on: bool,
     /// Camera on.
     pub camera_on: bool,
+    /// A question over the call's screen.
+    pub overlay: Option<Overlay>,
 }
 
 /// Digits grouped 3-3-4 as a code is printed (`482 193 7750`), as far as typed.
@@ -288,134 +349,171 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
     };
     let leave = || action(ActionKind::Leave, "leave-action");
     let call_help = || action(ActionKind::CallHelp, "call-help-action");
-    let (id, layout, pictogram, headline, body, primary) = match &input.situation {
-        Situation::Idle if input.remembered && !input.from_link => (
-            "home",
-            Layout::BigButton,
-            Pictogram::Call,
-            t("home-headline"),
-            t("home-body"),
-            action(ActionKind::Rejoin, "home-action"),
-        ),
-        Situation::Idle => {
-            let complete = input.typed.len() == CODE_DIGITS;
-            (
-                "code-entry",
-                Layout::CodeEntry,
-                Pictogram::Code,
-                t("code-headline"),
-                t(if input.from_link {
-                    "code-link-body"
-                } else {
-                    "code-body"
-                }),
-                Some(Action {
-                    kind: ActionKind::JoinWithCode,
-                    label: t("code-action"),
-                    enabled: complete && JoinCode::parse(&input.typed).is_ok(),
-                }),
-            )
-        }
-        Situation::Joining => (
-            "joining",
+    let mut secondary = None;
+    let overlay = match input.overlay {
+        Some(Overlay::Permissions) => Some((
+            "permissions",
             Layout::Message,
-            Pictogram::Call,
-            t("joining-headline"),
-            t("joining-body"),
-            leave(),
-        ),
-        Situation::Waiting => (
-            "waiting",
-            Layout::Call,
-            Pictogram::Wait,
-            t("waiting-headline"),
-            t("waiting-body"),
-            leave(),
-        ),
-        Situation::InCall => (
-            "in-call",
-            Layout::Call,
             Pictogram::Talk,
-            t("in-call-headline"),
-            t("in-call-body"),
-            leave(),
-        ),
-        Situation::Reconnecting => (
-            "reconnecting",
-            Layout::Call,
-            Pictogram::Reconnect,
-            t("reconnecting-headline"),
-            t("reconnecting-body"),
-            leave(),
-        ),
-        Situation::Ended(reason) => {
-            let (body, again) = match reason {
-                EndReason::LocalLeave => ("ended-you-left-body", input.remembered),
-                EndReason::MeetingEnded => ("ended-meeting-ended-body", false),
-                EndReason::MeetingExpired => ("ended-expired-body", false),
-            };
-            (
-                "ended",
+            t("permissions-headline"),
+            t("permissions-body"),
+            action(ActionKind::AskPermissions, "permissions-action"),
+        )),
+        Some(Overlay::MicrophoneOff) => {
+            secondary = action(ActionKind::BackToStart, "done-action");
+            Some((
+                "microphone-off",
                 Layout::Message,
-                Pictogram::Done,
-                t("ended-headline"),
-                t(body),
-                if again {
-                    action(ActionKind::Rejoin, "again-action")
-                } else {
-                    action(ActionKind::BackToStart, "done-action")
-                },
-            )
+                Pictogram::Problem,
+                t("microphone-off-headline"),
+                t("microphone-off-body"),
+                action(ActionKind::OpenSettings, "open-settings-action"),
+            ))
         }
-        Situation::Failed(error) => match error {
-            PublicError::BadCode(_) => (
-                "failed-bad-code",
+        Some(Overlay::ConfirmLeave) => {
+            secondary = action(ActionKind::StayInCall, "stay-action");
+            Some((
+                "confirm-leave",
                 Layout::Message,
-                Pictogram::Code,
-                t("failed-code-headline"),
-                t("failed-code-body"),
-                action(ActionKind::FixCode, "fix-code-action"),
+                Pictogram::Call,
+                t("confirm-leave-headline"),
+                t("confirm-leave-body"),
+                action(ActionKind::Leave, "confirm-leave-action"),
+            ))
+        }
+        None => None,
+    };
+    let (id, layout, pictogram, headline, body, primary) = match overlay {
+        Some(o) => o,
+        None => match &input.situation {
+            Situation::Idle if input.remembered && !input.from_link => (
+                "home",
+                Layout::BigButton,
+                Pictogram::Call,
+                t("home-headline"),
+                t("home-body"),
+                action(ActionKind::Rejoin, "home-action"),
             ),
-            PublicError::CodeNotFoundOrExpired => (
-                "failed-code-unavailable",
+            Situation::Idle => {
+                let complete = input.typed.len() == CODE_DIGITS;
+                (
+                    "code-entry",
+                    Layout::CodeEntry,
+                    Pictogram::Code,
+                    t("code-headline"),
+                    t(if input.from_link {
+                        "code-link-body"
+                    } else {
+                        "code-body"
+                    }),
+                    Some(Action {
+                        kind: ActionKind::JoinWithCode,
+                        label: t("code-action"),
+                        enabled: complete && JoinCode::parse(&input.typed).is_ok(),
+                    }),
+                )
+            }
+            Situation::Joining => (
+                "joining",
                 Layout::Message,
-                Pictogram::Problem,
-                t("failed-unavailable-headline"),
-                t("failed-unavailable-body"),
-                call_help(),
+                Pictogram::Call,
+                t("joining-headline"),
+                t("joining-body"),
+                leave(),
             ),
-            PublicError::MeetingFull => (
-                "failed-meeting-full",
-                Layout::Message,
-                Pictogram::Problem,
-                t("failed-full-headline"),
-                t("failed-full-body"),
-                call_help(),
-            ),
-            PublicError::NoNetwork => (
-                "failed-no-network",
-                Layout::Message,
-                Pictogram::Offline,
-                t("failed-network-headline"),
-                t("failed-network-body"),
-                action(ActionKind::Retry, "retry-action"),
-            ),
-            PublicError::ServerError => (
-                "failed-server",
-                Layout::Message,
-                Pictogram::Problem,
-                t("failed-server-headline"),
-                t("failed-server-body"),
-                call_help(),
-            ),
-            PublicError::RateLimited { .. } => (
-                "failed-rate-limited",
-                Layout::Message,
+            Situation::Waiting => (
+                "waiting",
+                Layout::Call,
                 Pictogram::Wait,
-                t("failed-busy-headline"),
-                t("failed-busy-body"),
-                action(ActionKind::Retry, "retry-action"),
+                t("waiting-headline"),
+                t("waiting-body"),
+                leave(),
             ),
+            Situation::InCall => (
+                "in-call",
+                Layout::Call,
+                Pictogram::Talk,
+                t("in-call-headline"),
+                t("in-call-body"),
+                leave(),
+            ),
+            Situation::Reconnecting => (
+                "reconnecting",
+                Layout::Call,
+                Pictogram::Reconnect,
+                t("reconnecting-headline"),
+                t("reconnecting-body"),
+                leave(),
+            ),
+            Situation::Ended(reason) => {
+                let (body, again) = match reason {
+                    EndReason::LocalLeave => ("ended-you-left-body", input.remembered),
+                    EndReason::MeetingEnded => ("ended-meeting-ended-body", false),
+                    EndReason::MeetingExpired => ("ended-expired-body", false),
+                };
+                (
+                    "ended",
+                    Layout::Message,
+                    Pictogram::Done,
+                    t("ended-headline"),
+                    t(body),
+                    if again {
+                        action(ActionKind::Rejoin, "again-action")
+                    } else {
+                        action(ActionKind::BackToStart, "done-action")
+                    },
+                )
+            }
+            Situation::Failed(error) => match error {
+                PublicError::BadCode(_) => (
+                    "failed-bad-code",
+                    Layout::Message,
+                    Pictogram::Code,
+                    t("failed-code-headline"),
+                    t("failed-code-body"),
+                    action(ActionKind::FixCode, "fix-code-action"),
+                ),
+                PublicError::CodeNotFoundOrExpired => (
+                    "failed-code-unavailable",
+                    Layout::Message,
+                    Pictogram::Problem,
+                    t("failed-unavailable-headline"),
+                    t("failed-unavailable-body"),
+                    call_help(),
+                ),
+                PublicError::MeetingFull => (
+                    "failed-meeting-full",
+                    Layout::Message,
+                    Pictogram::Problem,
+                    t("failed-full-headline"),
+                    t("failed-full-body"),
+                    call_help(),
+                ),
+                PublicError::NoNetwork => (
+                    "failed-no-network",
+                    Layout::Message,
+                    Pictogram::Offline,
+                    t("failed-network-headline"),
+                    t("failed-network-body"),
+                    action(ActionKind::Retry, "retry-action"),
+                ),
+                PublicError::ServerError => (
+                    "failed-server",
+                    Layout::Message,
+                    Pictogram::Problem,
+                    t("failed-server-headline"),
+                    t("failed-server-body"),
+                    call_help(),
+                ),
+                PublicError::RateLimited { .. } => (
+                    "failed-rate-limited",
+                    Layout::Message,
+                    Pictogram::Wait,
+                    t("failed-busy-headline"),
+                    t("failed-busy-body"),
+                    action(ActionKind::Retry, "retry-action"),
+                ),
+            },
         },
     };
     let code = (id == "code-entry").then(|| {
@@ -461,6 +559,7 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
         headline,
         body,
         primary,
+        secondary,
         toggles,
         code,
         help: Help {
@@ -471,7 +570,8 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
             url: brand.help_url.clone(),
         },
         announce,
-        show_remote_video: matches!(input.situation, Situation::InCall | Situation::Reconnecting),
+        show_remote_video: layout == Layout::Call
+            && matches!(input.situation, Situation::InCall | Situation::Reconnecting),
         show_self_view: in_call && brand.self_view && input.camera_on,
     }
 }

@@ -22,6 +22,7 @@ fn input(situation: Situation, remembered: bool) -> ScreenInput {
         from_link: false,
         microphone_on: true,
         camera_on: true,
+        overlay: None,
     }
 }
 
@@ -80,6 +81,7 @@ fn all_texts(s: &Screen) -> Vec<&Text> {
         &s.help.hours,
     ];
     out.extend(s.primary.iter().map(|a| &a.label));
+    out.extend(s.secondary.iter().map(|a| &a.label));
     out.extend(s.toggles.iter().map(|t| &t.label));
     if let Some(c) = &s.code {
         out.push(&c.delete_label);
@@ -225,12 +227,30 @@ fn every_catalog_key_is_used_by_some_screen() {
                 (i.microphone_on, i.camera_on, i.from_link) = (mic, cam, link);
                 for typed in ["", "4821937750", "4821937751"] {
                     i.typed = typed.into();
-                    for t in all_texts(&screen(&i, &brand(true, true), &da)) {
-                        used.insert(t.id.to_owned());
+                    for overlay in [
+                        None,
+                        Some(Overlay::Permissions),
+                        Some(Overlay::MicrophoneOff),
+                        Some(Overlay::ConfirmLeave),
+                    ] {
+                        i.overlay = overlay;
+                        for t in all_texts(&screen(&i, &brand(true, true), &da)) {
+                            used.insert(t.id.to_owned());
+                        }
                     }
                 }
             }
         }
+    }
+    let shell = shell_texts(&brand(true, true), &da);
+    for t in [
+        &shell.notification_channel,
+        &shell.notification_title,
+        &shell.notification_body,
+        &shell.remote_video,
+        &shell.self_view,
+    ] {
+        used.insert(t.id.to_owned());
     }
     let keys: BTreeSet<String> = catalog::keys(LOCALES[0].1).into_iter().collect();
     let unused: Vec<_> = keys.difference(&used).collect();
@@ -240,4 +260,73 @@ fn every_catalog_key_is_used_by_some_screen() {
         missing.is_empty(),
         "screens use keys the catalog lacks: {missing:?}"
     );
+}
+
+#[test]
+fn questions_over_the_call_have_their_screens_two_answers_and_plain_words() {
+    for (lang, src) in LOCALES {
+        let catalog = Catalog::new(lang, &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+        let raw = catalog::texts(src);
+        let cases = [
+            (
+                Overlay::Permissions,
+                Situation::Idle,
+                "permissions",
+                ActionKind::AskPermissions,
+                None,
+            ),
+            (
+                Overlay::MicrophoneOff,
+                Situation::Idle,
+                "microphone-off",
+                ActionKind::OpenSettings,
+                Some(ActionKind::BackToStart),
+            ),
+            (
+                Overlay::ConfirmLeave,
+                Situation::InCall,
+                "confirm-leave",
+                ActionKind::Leave,
+                Some(ActionKind::StayInCall),
+            ),
+        ];
+        for (overlay, situation, id, primary, secondary) in cases {
+            let mut i = input(situation, true);
+            i.overlay = Some(overlay);
+            let s = screen(&i, &brand(true, true), &catalog);
+            assert_eq!(s.id, id);
+            assert_eq!(s.layout, Layout::Message, "{id}: a question, not the call");
+            assert_eq!(s.primary.as_ref().map(|a| a.kind), Some(primary), "{id}");
+            assert_eq!(s.secondary.as_ref().map(|a| a.kind), secondary, "{id}");
+            assert!(s.toggles.is_empty() && !s.show_remote_video && !s.show_self_view);
+            assert_eq!(s.help.dial, "+4570123456", "{id}: help in the same place");
+            let together = format!(
+                "{}. {}",
+                raw[s.headline.id].trim_end_matches(['.', '?']),
+                raw[s.body.id]
+            );
+            let p = plain::problems(&together, *lang == "da");
+            assert!(p.is_empty(), "{lang} {id}: \"{together}\": {p:?}");
+            for t in all_texts(&s) {
+                let p = plain::problems(&raw[t.id], *lang == "da");
+                assert!(p.is_empty(), "{lang} {id} {}: {p:?}", t.id);
+            }
+        }
+        let shell = shell_texts(&brand(true, true), &catalog);
+        for t in [
+            &shell.notification_channel,
+            &shell.notification_title,
+            &shell.notification_body,
+            &shell.remote_video,
+            &shell.self_view,
+        ] {
+            assert!(
+                !t.text.is_empty() && !t.text.contains('{'),
+                "{lang} {}",
+                t.id
+            );
+            let p = plain::problems(&t.text, *lang == "da");
+            assert!(p.is_empty(), "{lang} {}: {p:?}", t.id);
+        }
+    }
 }
