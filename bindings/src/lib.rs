@@ -721,6 +721,24 @@ impl Samtale {
     }
 }
 
+/// Every screen the apps can show for this brand in `language` (`da`, `en`), each with its
+/// call state, for previews and screenshot tests: the same screens a running `Samtale` sends.
+#[uniffi::export]
+pub fn preview_screens(brand_toml: String, language: String) -> Result<Vec<Screen>, SamtaleError> {
+    guarded(
+        "preview_screens",
+        || Err(SamtaleError::Internal),
+        || {
+            let brand =
+                samtale_core::brand::parse(&brand_toml).map_err(|p| SamtaleError::BadBrand {
+                    detail: p.to_string(),
+                })?;
+            screens::every_screen(&brand, &language)
+                .map_err(|detail| SamtaleError::BadBrand { detail })
+        },
+    )
+}
+
 impl Samtale {
     /// Before a call starts: shows the permission question when the phone has not allowed
     /// the microphone (or not been asked about the camera); `true` if `action` waits for it.

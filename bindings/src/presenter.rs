@@ -253,11 +253,21 @@ impl ViewMut<'_> {
     }
 }
 
-/// The code in a join link: `https://<server>/j/<code>` (digits, spaces or dashes allowed).
+/// The code in a join link: `https://<server>/j/<code>`, or the app's own scheme
+/// `<application id>://j/<code>` (digits, spaces or dashes allowed).
 pub(crate) fn code_from_link(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let mut segments = parsed.path_segments()?;
-    let (Some("j"), Some(code)) = (segments.next(), segments.next()) else {
+    let custom = !matches!(parsed.scheme(), "https" | "http") && parsed.host_str() == Some("j");
+    let code = if custom {
+        segments.next()
+    } else {
+        match (segments.next(), segments.next()) {
+            (Some("j"), code) => code,
+            _ => None,
+        }
+    };
+    let Some(code) = code else {
         return None;
     };
     let code = percent_decode(code);
@@ -286,6 +296,12 @@ mod tests {
             code_from_link("https://x.dk/j/482%20193%207750").as_deref(),
             Some("4821937750")
         );
+        assert_eq!(
+            code_from_link("dk.eksempel.samtale://j/482-193-7750").as_deref(),
+            Some("4821937750")
+        );
+        assert_eq!(code_from_link("dk.eksempel.samtale://k/4821937750"), None);
+        assert_eq!(code_from_link("https://j/4821937750"), None);
         assert_eq!(code_from_link("https://x.dk/j/48219"), None);
         assert_eq!(code_from_link("https://x.dk/k/4821937750"), None);
         assert_eq!(code_from_link("not a url"), None);

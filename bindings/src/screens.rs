@@ -326,3 +326,116 @@ pub(crate) fn screen(s: core::Screen, state: UiState) -> Screen {
         show_self_view: s.show_self_view,
     }
 }
+
+/// Every screen the model can show for a brand, in one language: for previews (a brand's
+/// screenshots, the apps' screenshot tests). Each with the call state it belongs to.
+pub(crate) fn every_screen(
+    brand: &samtale_core::brand::Brand,
+    lang: &str,
+) -> Result<Vec<Screen>, String> {
+    use crate::convert::{EndKind, ErrorKind};
+    use core::{Overlay, ScreenInput};
+    let catalog = brand.catalog(lang).map_err(|e| e.to_string())?;
+    let view = brand.view(lang);
+    let valid = (0..10)
+        .map(|last| format!("482193775{last}"))
+        .find(|c| samtale_core::code::JoinCode::parse(c).is_ok())
+        .unwrap_or_default();
+    let wrong = format!("{}{}", &valid[..9], (valid.as_bytes()[9] - b'0' + 1) % 10);
+    let idle = UiState::Idle;
+    let failed = |error| UiState::Failed { error };
+    // (state, remembered, typed, from link, overlay)
+    let cases: Vec<(UiState, bool, &str, bool, Option<Overlay>)> = vec![
+        (idle.clone(), false, "", false, None),
+        (idle.clone(), false, "48219", false, None),
+        (idle.clone(), false, &wrong, false, None),
+        (idle.clone(), false, &valid, true, None),
+        (idle.clone(), true, "", false, None),
+        (
+            idle.clone(),
+            false,
+            &valid,
+            false,
+            Some(Overlay::Permissions),
+        ),
+        (
+            idle.clone(),
+            false,
+            &valid,
+            false,
+            Some(Overlay::MicrophoneOff),
+        ),
+        (UiState::Joining, true, "", false, None),
+        (UiState::Waiting, true, "", false, None),
+        (UiState::InCall, true, "", false, None),
+        (
+            UiState::InCall,
+            true,
+            "",
+            false,
+            Some(Overlay::ConfirmLeave),
+        ),
+        (UiState::Reconnecting, true, "", false, None),
+        (
+            UiState::Ended {
+                reason: EndKind::YouLeft,
+            },
+            true,
+            "",
+            false,
+            None,
+        ),
+        (
+            UiState::Ended {
+                reason: EndKind::MeetingEnded,
+            },
+            false,
+            "",
+            false,
+            None,
+        ),
+        (
+            failed(ErrorKind::BadCode {
+                problem: crate::CodeProblem::WrongDigit,
+            }),
+            false,
+            &wrong,
+            false,
+            None,
+        ),
+        (
+            failed(ErrorKind::CodeNotFoundOrExpired),
+            false,
+            "",
+            false,
+            None,
+        ),
+        (failed(ErrorKind::MeetingFull), false, "", false, None),
+        (failed(ErrorKind::NoNetwork), false, "", false, None),
+        (failed(ErrorKind::ServerError), false, "", false, None),
+        (
+            failed(ErrorKind::RateLimited {
+                retry_after_secs: 30,
+            }),
+            false,
+            "",
+            false,
+            None,
+        ),
+    ];
+    Ok(cases
+        .into_iter()
+        .map(|(state, remembered, typed, from_link, overlay)| {
+            let input = ScreenInput {
+                situation: situation(&state),
+                remembered,
+                typed: typed.to_owned(),
+                from_link,
+                microphone_on: true,
+                camera_on: true,
+                overlay,
+            };
+            screen(core::screen(&input, &view, &catalog), state)
+        })
+        .collect())
+}

@@ -96,7 +96,10 @@ async fn permissions_are_asked_before_the_first_call_and_a_refused_microphone_is
     samtale.set_permissions(Permission::Granted, Permission::Denied);
     let s = screens.until("in the call", |s| s.state == UiState::InCall);
     let camera = s.toggles.iter().find(|t| t.id == "camera").expect("camera");
-    assert!(!camera.on && !s.show_self_view, "a refused camera: audio only");
+    assert!(
+        !camera.on && !s.show_self_view,
+        "a refused camera: audio only"
+    );
     samtale.shutdown();
     staff.leave();
     staff.closed().await;
@@ -108,7 +111,10 @@ async fn back_during_a_call_asks_before_hanging_up() {
     let (meeting, staff) = server.host().await;
     let storage = tempfile::tempdir().expect("tmp");
     let (samtale, screens) = core(server.url(), storage.path());
-    assert!(!samtale.back(), "on the start screen back is the platform's");
+    assert!(
+        !samtale.back(),
+        "on the start screen back is the platform's"
+    );
     samtale.join(meeting.code.clone());
     screens.until("in the call", |s| s.state == UiState::InCall);
     assert!(samtale.back());
@@ -135,4 +141,35 @@ async fn back_during_a_call_asks_before_hanging_up() {
     samtale.shutdown();
     staff.leave();
     staff.closed().await;
+}
+
+#[test]
+fn previews_hold_every_screen_the_apps_can_show() {
+    let brand = include_str!("../../brands/eksempel/brand.toml").to_owned();
+    for lang in ["da", "en"] {
+        let screens = samtale_ffi::preview_screens(brand.clone(), lang.into()).expect("previews");
+        let ids: std::collections::BTreeSet<&str> = screens.iter().map(|s| s.id.as_str()).collect();
+        for id in [
+            "code-entry",
+            "home",
+            "joining",
+            "waiting",
+            "in-call",
+            "reconnecting",
+            "ended",
+            "failed-bad-code",
+            "failed-code-unavailable",
+            "failed-meeting-full",
+            "failed-no-network",
+            "failed-server",
+            "failed-rate-limited",
+            "permissions",
+            "microphone-off",
+            "confirm-leave",
+        ] {
+            assert!(ids.contains(id), "{lang}: no preview of {id}");
+        }
+        assert!(screens.iter().all(|s| s.lang == lang));
+    }
+    assert!(samtale_ffi::preview_screens("not a brand".into(), "da".into()).is_err());
 }

@@ -314,6 +314,16 @@ fn android(c: &Checked, out: &Path) -> Result<(), String> {
     }
     xml.push_str("</resources>\n");
     write(&res.join("values").join("colors.xml"), xml.as_bytes())?;
+    // Not words: the same in every language (the app's AppConfig.server_url).
+    let config = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<resources>\n    <string name=\"brand_server_url\" translatable=\"false\">{}</string>\n    <string name=\"brand_id\" translatable=\"false\">{}</string>\n</resources>\n",
+        android_string(&b.server_url),
+        android_string(&b.id),
+    );
+    write(
+        &res.join("values").join("brand_config.xml"),
+        config.as_bytes(),
+    )?;
     let bg = rgb(&b.colors.background);
     for (q, scale) in DENSITIES {
         let px = |dp: f32| (dp * scale).round() as u32;

@@ -105,6 +105,14 @@ fn the_shipped_brands_pass_and_build_for_both_platforms() {
             "<color name=\"brand_primary\">{}</color>",
             parsed.colors.primary
         )));
+        let config = std::fs::read_to_string(res.join("values/brand_config.xml")).expect("config");
+        assert!(
+            config.contains(&format!(
+                "<string name=\"brand_server_url\" translatable=\"false\">{}</string>",
+                parsed.server_url
+            )),
+            "{config}"
+        );
         assert_eq!(
             std::fs::read_to_string(res.join("raw/brand.toml")).ok(),
             Some(brand.clone())
