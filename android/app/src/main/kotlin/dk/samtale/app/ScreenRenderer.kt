@@ -57,14 +57,17 @@ class ScreenRenderer(
     private val textColor = context.getColor(R.color.brand_text)
     private var shown: Screen? = null
     private var landscape = false
+    /** Less than [LOW_DP] tall (a phone held sideways). */
+    private var low = false
 
     /** Draws [s]; announces it to TalkBack when it is a new screen or says something new. */
     fun render(s: Screen, config: Configuration) {
         val before = shown
         val isLandscape = config.orientation == Configuration.ORIENTATION_LANDSCAPE
-        if (before == s && isLandscape == landscape) return
+        if (before == s && isLandscape == landscape && (config.screenHeightDp < LOW_DP) == low) return
         shown = s
         landscape = isLandscape
+        low = config.screenHeightDp < LOW_DP
         (remoteVideo.parent as? ViewGroup)?.removeView(remoteVideo)
         (selfView.parent as? ViewGroup)?.removeView(selfView)
         root.removeAllViews()
@@ -89,8 +92,22 @@ class ScreenRenderer(
         column.addView(headline(s))
         column.addView(body(s))
         if (s.layout == Layout.CODE_ENTRY) codeEntry(s, column)
-        s.primary?.let { column.addView(button(it, big = s.layout == Layout.BIG_BUTTON, id = R.id.screen_primary)) }
-        s.secondary?.let { column.addView(button(it, big = false, id = R.id.screen_secondary, outlined = true)) }
+        val primary = s.primary?.let { button(it, big = s.layout == Layout.BIG_BUTTON, id = R.id.screen_primary) }
+        val secondary = s.secondary?.let { button(it, big = false, id = R.id.screen_secondary, outlined = true) }
+        if (primary != null && secondary != null && low) {
+            // Two answers side by side: both in sight on a phone held sideways.
+            val row = LinearLayout(context).apply {
+                orientation = LinearLayout.HORIZONTAL
+                isBaselineAligned = false
+            }
+            for (b in listOf(primary, secondary)) {
+                row.addView(b, LinearLayout.LayoutParams(0, ViewGroup.LayoutParams.WRAP_CONTENT, 1f).apply { gap(this) })
+            }
+            column.addView(row)
+        } else {
+            primary?.let(column::addView)
+            secondary?.let(column::addView)
+        }
         column.addView(help(s))
         return scroll(column)
     }
@@ -131,7 +148,8 @@ class ScreenRenderer(
             isBaselineAligned = false
         }
         for (t in s.toggles) {
-            val b = button(t.label.text, big = false, outlined = !t.on, textSp = 20f, minDp = KEY_DP).apply {
+            // Outlined: only hanging up is a filled button; the words say what a press does.
+            val b = button(t.label.text, big = false, outlined = true, textSp = 20f, minDp = KEY_DP).apply {
                 id = if (t.id == "camera") R.id.toggle_camera else R.id.toggle_microphone
                 setOnClickListener { actions.toggle(t.id, t.on) }
             }
@@ -313,6 +331,7 @@ class ScreenRenderer(
 
     companion object {
         const val MAX_WIDTH_DP = 720
+        const val LOW_DP = 600
         const val BIG_BUTTON_DP = 160
         const val BUTTON_DP = 96
         const val KEY_DP = 72

@@ -108,13 +108,23 @@ class ScreensTest {
         val dp = { px: Int -> px / density }
         val width = root.width
         val landscapeCall = s.layout == Layout.CALL && root.width > root.height
+        val twoAnswers = s.secondary != null && dp(root.height) < ScreenRenderer.LOW_DP
         root.findViewById<View>(R.id.screen_primary)?.let { b ->
             val share = b.width.toFloat() / width
-            // In a call held sideways the picture takes the left half: the controls the right.
-            val need = if (landscapeCall) 0.4f else 0.5f
+            // In a call held sideways the picture takes the left half, the controls the right;
+            // a question's two answers stand side by side on a low screen.
+            val need = if (landscapeCall || twoAnswers) 0.35f else 0.5f
             if (share < need) out += "the main button is ${"%.0f".format(share * 100)} % of the width"
             if (dp(b.height) < 96) out += "the main button is ${dp(b.height)} dp tall"
         } ?: run { if (s.primary != null) out += "no main button" }
+        // At normal text size both answers are in sight; at 200 % the page scrolls to them.
+        if (twoAnswers && ctx.resources.configuration.fontScale <= 1.0f) {
+            for (id in listOf(R.id.screen_primary, R.id.screen_secondary)) {
+                val b = root.findViewById<View>(id) ?: continue
+                val at = IntArray(2).also { b.getLocationInWindow(it) }
+                if (at[1] + b.height > root.height) out += "an answer is below the screen's edge"
+            }
+        }
         for (v in descendants(root).filter { it.isShown }) {
             if (v.isClickable && (dp(v.width) < 48 || dp(v.height) < 48)) {
                 out += "target ${name(v)} is ${dp(v.width)} x ${dp(v.height)} dp"
