@@ -267,9 +267,7 @@ pub(crate) fn code_from_link(url: &str) -> Option<String> {
             _ => None,
         }
     };
-    let Some(code) = code else {
-        return None;
-    };
+    let code = code?;
     let code = percent_decode(code);
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
     let only_code_chars = code
