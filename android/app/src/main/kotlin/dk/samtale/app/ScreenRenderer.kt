@@ -130,6 +130,20 @@ class ScreenRenderer(
                     FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.MATCH_PARENT),
                 )
             }
+            if (s.showRemoteVideo && s.state is dk.samtale.core.UiState.Reconnecting) {
+                // The picture may stand still: say so on the picture itself, where the eyes are.
+                addView(
+                    label(s.headline.text, 24f, bold = true).apply {
+                        setTextColor(0xffffffff.toInt())
+                        setBackgroundColor(0xcc000000.toInt())
+                        gravity = Gravity.CENTER
+                        setPadding(dp(16), dp(12), dp(16), dp(12))
+                        // The same words follow below; a screen reader says them once.
+                        importantForAccessibility = View.IMPORTANT_FOR_ACCESSIBILITY_NO
+                    },
+                    FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT, Gravity.BOTTOM),
+                )
+            }
             if (s.showSelfView) {
                 val w = dp(if (landscape) 120 else 96)
                 addView(
