@@ -72,6 +72,16 @@ fn expected(s: &Situation, remembered: bool) -> (&'static str, Option<ActionKind
     }
 }
 
+fn shell_list(t: &ShellTexts) -> [&Text; 5] {
+    [
+        &t.notification_channel,
+        &t.notification_title,
+        &t.notification_body,
+        &t.remote_video,
+        &t.self_view,
+    ]
+}
+
 fn all_texts(s: &Screen) -> Vec<&Text> {
     let mut out = vec![
         &s.headline,
@@ -242,14 +252,7 @@ fn every_catalog_key_is_used_by_some_screen() {
             }
         }
     }
-    let shell = shell_texts(&brand(true, true), &da);
-    for t in [
-        &shell.notification_channel,
-        &shell.notification_title,
-        &shell.notification_body,
-        &shell.remote_video,
-        &shell.self_view,
-    ] {
+    for t in shell_list(&shell_texts(&brand(true, true), &da)) {
         used.insert(t.id.to_owned());
     }
     let keys: BTreeSet<String> = catalog::keys(LOCALES[0].1).into_iter().collect();
@@ -312,14 +315,7 @@ fn questions_over_the_call_have_their_screens_two_answers_and_plain_words() {
                 assert!(p.is_empty(), "{lang} {id} {}: {p:?}", t.id);
             }
         }
-        let shell = shell_texts(&brand(true, true), &catalog);
-        for t in [
-            &shell.notification_channel,
-            &shell.notification_title,
-            &shell.notification_body,
-            &shell.remote_video,
-            &shell.self_view,
-        ] {
+        for t in shell_list(&shell_texts(&brand(true, true), &catalog)) {
             assert!(
                 !t.text.is_empty() && !t.text.contains('{'),
                 "{lang} {}",

@@ -37,29 +37,36 @@ class Pace {
     }
 }
 
-/**
- * The microphone: `VOICE_COMMUNICATION` (the platform's voice path) with the platform's echo
- * canceller and noise suppressor when the phone has them, 10 ms at a time into the core on a
- * thread of its own (`samtale-mic`). `AudioRecord.read` blocks for the next 10 ms: that is the
- * pace.
- */
-class Microphone(private val core: Samtale) {
+/** A device loop on a thread of its own, running from [start] until [stop]. */
+abstract class AudioLoop(private val name: String) {
     @Volatile
-    private var running = false
+    protected var running = false
+        private set
     private var thread: Thread? = null
 
     fun start() {
         running = true
-        thread = Thread(::run, "samtale-mic").apply { start() }
+        thread = Thread(::run, name).apply { start() }
     }
 
+    /** Waits up to a second for the device to be released. */
     fun stop() {
         running = false
         thread?.join(1000)
         thread = null
     }
 
-    private fun run() {
+    protected abstract fun run()
+}
+
+/**
+ * The microphone: `VOICE_COMMUNICATION` (the platform's voice path) with the platform's echo
+ * canceller and noise suppressor when the phone has them, 10 ms at a time into the core on a
+ * thread of its own (`samtale-mic`). `AudioRecord.read` blocks for the next 10 ms: that is the
+ * pace.
+ */
+class Microphone(private val core: Samtale) : AudioLoop("samtale-mic") {
+    override fun run() {
         val min = AudioRecord.getMinBufferSize(SAMPLE_RATE, AudioFormat.CHANNEL_IN_MONO, AudioFormat.ENCODING_PCM_16BIT)
         val record = try {
             AudioRecord(
@@ -109,23 +116,8 @@ class Microphone(private val core: Samtale) {
  * The speaker: `AudioTrack` with voice-communication usage, fed 10 ms at a time from the core
  * (`pull_audio`) on `samtale-speaker`; a blocking `write` paces it.
  */
-class Speaker(private val core: Samtale) {
-    @Volatile
-    private var running = false
-    private var thread: Thread? = null
-
-    fun start() {
-        running = true
-        thread = Thread(::run, "samtale-speaker").apply { start() }
-    }
-
-    fun stop() {
-        running = false
-        thread?.join(1000)
-        thread = null
-    }
-
-    private fun run() {
+class Speaker(private val core: Samtale) : AudioLoop("samtale-speaker") {
+    override fun run() {
         val track = try {
             val min = AudioTrack.getMinBufferSize(SAMPLE_RATE, AudioFormat.CHANNEL_OUT_MONO, AudioFormat.ENCODING_PCM_16BIT)
             AudioTrack.Builder()
