@@ -12,6 +12,7 @@ import org.junit.After
 import org.junit.AfterClass
 import org.junit.Assert.assertEquals
 import org.junit.Assert.assertNotNull
+import org.junit.Assert.assertNull
 import org.junit.Assert.assertTrue
 import org.junit.BeforeClass
 import org.junit.Test
@@ -105,6 +106,9 @@ class CallTest {
             val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
             val a = controller.get()
             assertEquals("code-entry", a.calls.screen.id)
+            val am = a.getSystemService(android.view.accessibility.AccessibilityManager::class.java)
+            shadowOf(am).setEnabled(true)
+            shadowOf(am).setTouchExplorationEnabled(true)
 
             // The code, on the app's own keypad.
             for (d in caseworker.code.filter(Char::isDigit)) a.window.decorView.findViewWithTag<View>("key-$d").performClick()
@@ -137,6 +141,13 @@ class CallTest {
             val lit = px.count { (it and 0xffffff) != 0 }.toFloat() / px.size
             assertTrue("the remote video is not blank ($colours colours, ${lit * 100} % lit)", colours > 50 && lit > 0.2f)
             png(pixels(a.window.decorView), "call-phone-da-in-call-live")
+            // TalkBack was told each step of the way, in the screen model's words.
+            val said = shadowOf(am).sentAccessibilityEvents
+                .filter { it.eventType == android.view.accessibility.AccessibilityEvent.TYPE_ANNOUNCEMENT }
+                .map { it.text.joinToString("") }
+            for (words in listOf("Lyd og billede.", "Vi ringer op.", "Samtalen er i gang.")) {
+                assertTrue("TalkBack heard \"$words\" ($said)", said.any { it.startsWith(words) })
+            }
 
             // Our camera's pictures and microphone's tone reach the caseworker.
             val camera = a.calls.devices.camera
@@ -184,6 +195,37 @@ class CallTest {
             until("in the call again") { a.calls.screen.id == "in-call" }
             a.v(R.id.screen_primary).performClick()
             until("ended again") { a.calls.screen.id == "ended" }
+            controller.pause().stop().destroy()
+        }
+    }
+
+    @Test
+    fun aRefusedCameraStillMakesAnAudioCall() {
+        val app = RuntimeEnvironment.getApplication()
+        Caseworker(server).use { caseworker ->
+            Calls.serverUrlOverride = server.url
+            toneMicrophone()
+            frontCamera()
+            val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
+            val a = controller.get()
+            for (d in caseworker.code.filter(Char::isDigit)) a.window.decorView.findViewWithTag<View>("key-$d").performClick()
+            a.v(R.id.screen_primary).performClick()
+            until("the permission question") { a.calls.screen.id == "permissions" }
+            a.v(R.id.screen_primary).performClick()
+            shadowOf(app).grantPermissions(Manifest.permission.RECORD_AUDIO)
+            shadowOf(app).denyPermissions(Manifest.permission.CAMERA)
+            a.onRequestPermissionsResult(
+                MainActivity.REQUEST_PERMISSIONS, MainActivity.PERMISSIONS,
+                intArrayOf(PackageManager.PERMISSION_GRANTED, PackageManager.PERMISSION_DENIED),
+            )
+            until("in the call") { a.calls.screen.id == "in-call" }
+            val camera = a.calls.screen.toggles.first { it.id == "camera" }
+            assertTrue("the camera is off", !camera.on && !a.calls.screen.showSelfView)
+            assertNull("no camera running", a.calls.devices.camera)
+            until("the caseworker hears us", timeoutMs = 40_000) { (caseworker.media()["audible_frames"] ?: 0.0) >= 20 }
+            assertEquals("and sees no picture from us", 0.0, caseworker.media()["video_frames_decoded"] ?: 0.0, 0.0)
+            a.v(R.id.screen_primary).performClick()
+            until("ended") { a.calls.screen.id == "ended" }
             controller.pause().stop().destroy()
         }
     }
