@@ -23,7 +23,7 @@ android_tools() {
   command -v zipalign >/dev/null || need+=(zipalign)
   command -v apksigner >/dev/null || need+=(apksigner)
   command -v mvn >/dev/null || need+=(maven)
-  command -v java >/dev/null || need+=(default-jdk-headless)
+  command -v javac >/dev/null || need+=(default-jdk-headless)
   if ((${#need[@]})); then
     echo "apt-get install ${need[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
