@@ -286,6 +286,10 @@ pub struct Samtale {
     /// Changes every call's configuration (Rust embedders only: the emulator binds media
     /// where its network lab says).
     tune: Option<Tune>,
+    /// The app is in front (`set_app_visible`): presence is asked about only then.
+    visible: std::sync::atomic::AtomicBool,
+    /// The presence watcher while the app is in front.
+    presence: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// See [`Samtale::new_tuned`].
@@ -710,6 +714,28 @@ impl Samtale {
         )
     }
 
+    /// The app came to the front (`true`) or went to the background or closed (`false`):
+    /// Android `onStart`/`onStop`, iOS `scenePhase`. While in front and no call is on, the core
+    /// asks the server whether the contact person is in the remembered room and shows it on
+    /// the home screen (its button lights up); the caseworker's list shows the app as open.
+    /// In front until told otherwise.
+    pub fn set_app_visible(&self, visible: bool) {
+        guarded(
+            "set_app_visible",
+            || (),
+            || {
+                let was = self
+                    .visible
+                    .swap(visible, std::sync::atomic::Ordering::SeqCst);
+                if visible {
+                    self.start_presence();
+                } else if was {
+                    self.stop_presence(true);
+                }
+            },
+        )
+    }
+
     /// Words the shell shows outside the screens (the ongoing-call notification, what a
     /// screen reader says about the pictures), in the screens' language.
     pub fn shell_texts(&self) -> ShellTexts {
@@ -804,6 +830,7 @@ impl Samtale {
             "shutdown",
             || (),
             || {
+                self.stop_presence(true);
                 self.leave_current();
                 drop(lock(&self.screen_subscription).take());
                 let runtime = lock(&self.runtime).take();
@@ -830,6 +857,18 @@ impl Samtale {
 }
 
 impl Samtale {
+    /// For Rust embedders (the emulator): as `set_app_visible(false)`, and waits (at most 2 s,
+    /// on the caller's runtime) until the server has been told that the app closed.
+    pub async fn app_closed(&self) {
+        self.visible
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.stop_presence(false);
+        if let Some(api) = self.presence_api() {
+            let closing = samtale_core::presence::closing(&api, &*self.remember);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(2), closing).await;
+        }
+    }
+
     /// For Rust embedders (the emulator): as `new`, without installing a logger (the
     /// embedder has its own), and with `tune` applied to every call's configuration.
     pub fn new_tuned(
@@ -856,14 +895,6 @@ impl Samtale {
         secure_store: Option<Arc<dyn SecureStore>>,
         tune: Option<Tune>,
     ) -> Result<Arc<Self>, SamtaleError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("samtale-core")
-            .enable_all()
-            .build()
-            .map_err(|e| SamtaleError::Runtime {
-                detail: e.to_string(),
-            })?;
         let remember: Arc<dyn TokenStore> = match secure_store {
             Some(store) => Arc::new(ForeignStore {
                 store,
@@ -884,10 +915,20 @@ impl Samtale {
         }
         let presenter = Presenter::new(&brand, config.language.as_deref(), Arc::clone(&remember))
             .map_err(|detail| SamtaleError::BadBrand { detail })?;
+        // Last: no error return after it (a runtime must not be dropped on a caller's async
+        // thread, where a shell or a test may well create the core).
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("samtale-core")
+            .enable_all()
+            .build()
+            .map_err(|e| SamtaleError::Runtime {
+                detail: e.to_string(),
+            })?;
         let notify = Arc::clone(&observer);
         let screen_subscription =
             presenter.subscribe(move |screen| notify.on_screen(screen.clone()));
-        Ok(Arc::new(Self {
+        let samtale = Arc::new(Self {
             config,
             observer,
             remember,
@@ -897,7 +938,72 @@ impl Samtale {
             runtime: Mutex::new(Some(runtime)),
             current: Mutex::new(None),
             tune,
-        }))
+            visible: std::sync::atomic::AtomicBool::new(true),
+            presence: Mutex::new(None),
+        });
+        samtale.start_presence();
+        Ok(samtale)
+    }
+
+    /// A client for presence questions (a timeout longer than the server's hold time).
+    fn presence_api(&self) -> Option<samtale_core::api::ApiClient> {
+        let timeout = samtale_core::presence::PRESENCE_HTTP_TIMEOUT;
+        let url = &self.config.server_url;
+        let api = match samtale_core::tls::client_config(self.config.extra_ca_pem.as_deref()) {
+            Ok(tls) => samtale_core::api::ApiClient::with_tls(url, timeout, tls),
+            Err(_) if url.starts_with("http://") => {
+                samtale_core::api::ApiClient::plain(url, timeout)
+            }
+            Err(e) => Err(e),
+        };
+        api.map_err(|e| log::warn!("presence: no client ({})", e.kind()))
+            .ok()
+    }
+
+    /// Starts the presence watcher if the app is in front and it is not running.
+    fn start_presence(&self) {
+        if !self.visible.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let mut task = lock(&self.presence);
+        if task.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
+        let runtime = lock(&self.runtime);
+        let (Some(runtime), Some(api)) = (runtime.as_ref(), self.presence_api()) else {
+            return;
+        };
+        let (active, report) = (Arc::clone(&self.presenter), Arc::clone(&self.presenter));
+        let wake = Arc::clone(&self.presenter.wake);
+        let remember = Arc::clone(&self.remember);
+        *task = Some(runtime.spawn(samtale_core::presence::watch(
+            api,
+            remember,
+            move || active.wants_presence(),
+            wake,
+            move |event| match event {
+                samtale_core::presence::PresenceEvent::Known(p) => report.set_presence(Some(p)),
+                samtale_core::presence::PresenceEvent::Unknown => report.set_presence(None),
+                samtale_core::presence::PresenceEvent::Revoked => {
+                    report.update(|v| v.set_remembered(false));
+                }
+            },
+        )));
+    }
+
+    /// Stops the presence watcher; with `closing`, tells the server the app is gone.
+    fn stop_presence(&self, closing: bool) {
+        if let Some(task) = lock(&self.presence).take() {
+            task.abort();
+        }
+        self.presenter.set_presence(None);
+        if closing
+            && let Some(runtime) = lock(&self.runtime).as_ref()
+            && let Some(api) = self.presence_api()
+        {
+            let remember = Arc::clone(&self.remember);
+            runtime.spawn(async move { samtale_core::presence::closing(&api, &*remember).await });
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use samtale_core::code::CODE_DIGITS;
 use samtale_core::observer::{Observable, Subscription};
 use samtale_core::remember::TokenStore;
 use samtale_core::screen::catalog::Catalog;
-use samtale_core::screen::{self as core, BrandView, Overlay, ScreenInput};
+use samtale_core::screen::{self as core, BrandView, Overlay, PresenceView, ScreenInput};
 use std::sync::{Arc, Mutex};
 
 /// What the citizen did last, for "try again".
@@ -32,6 +32,8 @@ struct View {
     camera: Permission,
     /// The action waiting behind the permission question.
     pending: Option<ActionKind>,
+    /// What the server last said about the remembered room.
+    presence: Option<PresenceView>,
 }
 
 /// The screens of one `Samtale`.
@@ -41,6 +43,8 @@ pub(crate) struct Presenter {
     remember: Arc<dyn TokenStore>,
     view: Mutex<View>,
     screens: Observable<Screen>,
+    /// Wakes the presence watcher when a call starts or ends or the meeting is forgotten.
+    pub(crate) wake: Arc<tokio::sync::Notify>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -79,6 +83,7 @@ impl Presenter {
             microphone: Permission::Granted,
             camera: Permission::Granted,
             pending: None,
+            presence: None,
         };
         let brand = brand.view(lang);
         let first = Self::render(&brand, &catalog, &view);
@@ -88,6 +93,7 @@ impl Presenter {
             remember,
             view: Mutex::new(view),
             screens: Observable::new(first),
+            wake: Arc::new(tokio::sync::Notify::new()),
         }))
     }
 
@@ -100,6 +106,7 @@ impl Presenter {
             microphone_on: v.microphone_on,
             camera_on: v.camera_on,
             overlay: v.overlay,
+            presence: v.presence.clone(),
         };
         screens::screen(core::screen(&input, brand, catalog), v.state.clone())
     }
@@ -112,6 +119,24 @@ impl Presenter {
     /// The words outside the screens.
     pub(crate) fn shell_texts(&self) -> ShellTexts {
         screens::shell_texts(core::shell_texts(&self.brand, &self.catalog))
+    }
+
+    /// Whether to ask about presence now: a remembered meeting and no call being made or held.
+    pub(crate) fn wants_presence(&self) -> bool {
+        let v = lock(&self.view);
+        v.remembered
+            && !matches!(
+                v.state,
+                UiState::Joining | UiState::Waiting | UiState::InCall | UiState::Reconnecting
+            )
+    }
+
+    /// What the server said about the remembered room (`None`: cannot tell now).
+    pub(crate) fn set_presence(&self, p: Option<PresenceView>) {
+        if lock(&self.view).presence == p {
+            return;
+        }
+        self.update(|v| v.0.presence = p);
     }
 
     /// Whether a permission question is shown.
@@ -171,6 +196,7 @@ impl Presenter {
         if forget {
             self.remember.forget();
         }
+        self.wake.notify_one();
     }
 
     /// What was tried last.
@@ -220,6 +246,9 @@ impl ViewMut<'_> {
     }
     pub(crate) fn set_remembered(&mut self, r: bool) {
         self.0.remembered = r;
+        if !r {
+            self.0.presence = None;
+        }
     }
     pub(crate) fn set_microphone_on(&mut self, on: bool) {
         self.0.microphone_on = on;

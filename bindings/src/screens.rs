@@ -191,6 +191,8 @@ pub struct Screen {
     pub show_remote_video: bool,
     /// Show the citizen's own picture.
     pub show_self_view: bool,
+    /// Light up the one big button: the contact person is in the room now (home only).
+    pub lit: bool,
 }
 
 fn text(t: core::Text) -> Text {
@@ -324,6 +326,7 @@ pub(crate) fn screen(s: core::Screen, state: UiState) -> Screen {
         announce: s.announce,
         show_remote_video: s.show_remote_video,
         show_self_view: s.show_self_view,
+        lit: s.lit,
     }
 }
 
@@ -423,7 +426,7 @@ pub(crate) fn every_screen(
             None,
         ),
     ];
-    Ok(cases
+    let mut inputs: Vec<(UiState, ScreenInput)> = cases
         .into_iter()
         .map(|(state, remembered, typed, from_link, overlay)| {
             let input = ScreenInput {
@@ -434,8 +437,22 @@ pub(crate) fn every_screen(
                 microphone_on: true,
                 camera_on: true,
                 overlay,
+                presence: None,
             };
-            screen(core::screen(&input, &view, &catalog), state)
+            (state, input)
         })
+        .collect();
+    // Home, knowing whether the contact person is in the room: there (lit), not yet.
+    for (present, name) in [(true, Some("Mette fra bostøtten")), (false, None)] {
+        let (state, mut input) = inputs[4].clone();
+        input.presence = Some(core::PresenceView {
+            staff_present: present,
+            display_name: name.map(str::to_owned),
+        });
+        inputs.insert(5, (state, input));
+    }
+    Ok(inputs
+        .into_iter()
+        .map(|(state, input)| screen(core::screen(&input, &view, &catalog), state))
         .collect())
 }

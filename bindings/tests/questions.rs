@@ -173,3 +173,25 @@ fn previews_hold_every_screen_the_apps_can_show() {
     }
     assert!(samtale_ffi::preview_screens("not a brand".into(), "da".into()).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_brand_is_reported_as_such_even_on_an_async_thread() {
+    let storage = tempfile::tempdir().expect("tmp");
+    let result = Samtale::new(
+        AppConfig {
+            server_url: "http://127.0.0.1:9".into(),
+            brand_id: "test".into(),
+            storage_dir: storage.path().to_string_lossy().into_owned(),
+            log_level: LogLevel::Warn,
+            extra_ca_pem: None,
+            brand_toml: "id = \"x\"".into(),
+            language: None,
+        },
+        Arc::new(Screens::default()) as Arc<dyn CallObserver>,
+        None,
+    );
+    assert!(
+        matches!(result, Err(samtale_ffi::SamtaleError::BadBrand { .. })),
+        "{result:?}"
+    );
+}

@@ -84,3 +84,11 @@ notification-title = Du er i en samtale
 notification-body = Tryk her for at se samtalen.
 remote-video-label = Video af din kontaktperson
 self-view-label = Dit eget billede
+
+## Home, when the app knows whether the contact person is in the standing room.
+contact-person = Din kontaktperson
+home-present-headline = { $name } venter på dig
+home-present-body = Tryk på den store knap for at tale sammen.
+home-present-action = Gå ind nu
+home-alone-body = { $name } er her ikke endnu. Du kan gå ind og vente.
+home-alone-action = Gå ind og vent

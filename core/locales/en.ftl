@@ -80,3 +80,11 @@ notification-title = You are in a call
 notification-body = Tap here to see the call.
 remote-video-label = Video of your contact person
 self-view-label = Your own picture
+
+## Home, when the app knows whether the contact person is in the standing room.
+contact-person = Your contact person
+home-present-headline = { $name } is waiting
+home-present-body = Press the big button to talk.
+home-present-action = Go in now
+home-alone-body = { $name } is not here yet. You can go in and wait.
+home-alone-action = Go in and wait

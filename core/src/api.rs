@@ -105,6 +105,38 @@ impl ApiClient {
         send_json(req).await
     }
 
+    /// `POST /api/v1/presence`: whether staff are in the paired room; held by the server while
+    /// the answer equals `known` (so this client's timeout must exceed the server's hold time).
+    pub async fn presence(
+        &self,
+        pairing_token: &str,
+        known: Option<bool>,
+        closing: bool,
+    ) -> Result<samtale_protocol::Presence, CoreError> {
+        let body = samtale_protocol::PresenceRequest {
+            pairing_token: pairing_token.to_owned(),
+            known,
+            closing,
+        };
+        let req = self.http.post(self.url("api/v1/presence")?).json(&body);
+        send_json(req).await
+    }
+
+    /// `POST /api/v1/meetings` with every field (staff): a standing room, a label.
+    #[cfg(feature = "emulator")]
+    pub async fn create(
+        &self,
+        staff_token: &str,
+        request: &CreateMeetingRequest,
+    ) -> Result<Meeting, CoreError> {
+        let req = self
+            .http
+            .post(self.url("api/v1/meetings")?)
+            .bearer_auth(staff_token)
+            .json(request);
+        send_json(req).await
+    }
+
     /// `POST /api/v1/meetings` (staff).
     #[cfg(feature = "emulator")]
     pub async fn create_meeting(
@@ -116,7 +148,10 @@ impl ApiClient {
             .http
             .post(self.url("api/v1/meetings")?)
             .bearer_auth(staff_token)
-            .json(&CreateMeetingRequest { ttl_minutes });
+            .json(&CreateMeetingRequest {
+                ttl_minutes,
+                ..CreateMeetingRequest::default()
+            });
         send_json(req).await
     }
 

@@ -423,6 +423,7 @@ impl Brand {
                 phone: view.help_phone,
                 hours: view.help_hours,
                 seconds: 60,
+                name: catalog.get("contact-person", &Vars::default()),
             };
             for key in catalog::keys(src) {
                 let text = catalog.get(&key, &vars);

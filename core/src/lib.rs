@@ -19,6 +19,7 @@ pub mod error;
 pub mod fsm;
 pub mod media;
 pub mod observer;
+pub mod presence;
 pub mod remember;
 pub mod screen;
 pub mod stats;

@@ -31,9 +31,92 @@ pub enum Role {
 /// `POST /api/v1/meetings` body (staff).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CreateMeetingRequest {
-    /// How long the code stays valid, in minutes (1..=10080). Server default if absent.
+    /// How long the code stays valid, in minutes (1..=10080). Server default if absent. For a
+    /// one-off meeting also the meeting's lifetime; a standing room outlives its code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_minutes: Option<u32>,
+    /// A one-off meeting (the default) or a standing room for one citizen relationship.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<MeetingKind>,
+    /// Staff only: initials and purpose ("MJ, bostøtte"), never a full name or CPR number.
+    /// At most [`MAX_LABEL_CHARS`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Shown to the paired citizen's app ("Mette fra bostøtten"), if set. At most
+    /// [`MAX_LABEL_CHARS`] characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Staff only: the caseworker responsible (initials or a staff handle). Handing the room
+    /// to a colleague changes it (`PATCH`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// Longest `label`, `display_name` and `owner`, in characters.
+pub const MAX_LABEL_CHARS: usize = 60;
+
+/// A one-off meeting or a standing room.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeetingKind {
+    /// Lives `ttl_minutes`; its code and every pairing end with it.
+    #[default]
+    Meeting,
+    /// One citizen relationship: open until closed by staff or until it has seen no call for
+    /// the server's idle period (90 days by default); pairings stay valid all that time.
+    Room,
+}
+
+/// `PATCH /api/v1/meetings/{meeting_id}` body (staff): the fields given are changed, an empty
+/// string clears one. Handing a standing room to a colleague is a new `owner`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateMeetingRequest {
+    /// New staff-only label.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// New name shown to the citizen's app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// New responsible caseworker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+/// `POST /api/v1/presence` body (a paired citizen app): is someone from the municipality in my
+/// room? With `known`, the server holds the request until the answer differs from it or its
+/// hold time passes (a long poll), so an open app learns of a change at once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenceRequest {
+    /// The pairing token from an earlier ticket.
+    pub pairing_token: String,
+    /// The `staff_present` the app shows now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known: Option<bool>,
+    /// The app goes to the background or closes: the caseworker's list stops showing it as open
+    /// at once (otherwise after the window). Answered without holding.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closing: bool,
+}
+
+impl fmt::Debug for PresenceRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PresenceRequest")
+            .field("pairing_token", &"<redacted>")
+            .field("known", &self.known)
+            .field("closing", &self.closing)
+            .finish()
+    }
+}
+
+/// `POST /api/v1/presence` response: nothing about the room but whether staff are in it and the
+/// name the caseworker chose to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Presence {
+    /// Someone from the municipality holds a seat in the room now.
+    pub staff_present: bool,
+    /// The room's `display_name`, if the caseworker set one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// Lifecycle of a meeting.
@@ -65,6 +148,32 @@ pub struct Meeting {
     pub state: MeetingState,
     /// Seats currently held (connected or within the resume grace period).
     pub participants: u32,
+    /// One-off meeting or standing room.
+    #[serde(default)]
+    pub kind: MeetingKind,
+    /// Unix seconds after which the code no longer pairs a new device (for a one-off meeting
+    /// the same as `expires_at`; a room's code can be issued again).
+    #[serde(default)]
+    pub code_expires_at: i64,
+    /// Staff only (see [`CreateMeetingRequest::label`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// Shown to the paired citizen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The responsible caseworker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Unix seconds of the last seat taken in it, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_call_at: Option<i64>,
+    /// A paired citizen's app is open now (it asked about presence within the last
+    /// `presence_window_secs`).
+    #[serde(default)]
+    pub citizen_app_open: bool,
+    /// Someone from the municipality holds a seat in it now.
+    #[serde(default)]
+    pub staff_present: bool,
 }
 
 /// `GET /api/v1/meetings` response.

@@ -46,6 +46,13 @@ pub struct ServerConfig {
     pub ice_servers: Vec<IceServer>,
     /// TURN relays; every ticket gets fresh time-limited credentials for them. Default none.
     pub turn: Option<crate::TurnConfig>,
+    /// A standing room closes after this many days without a call (data minimisation), and
+    /// its pairings with it. Default 90; 1..=3650.
+    pub room_idle_days: u32,
+    /// How long a presence question is held open while nothing changes (a long poll), in
+    /// seconds. A citizen's app counts as open for this long plus 10 s after its last question.
+    /// Default 25; 1..=60.
+    pub presence_hold_secs: u64,
     /// Clock for meeting and token expiry. Default [`Clock::system`].
     pub clock: Clock,
 }
@@ -65,6 +72,8 @@ impl Default for ServerConfig {
             lookup_refill_secs: 2.0,
             ice_servers: Vec::new(),
             turn: None,
+            room_idle_days: 90,
+            presence_hold_secs: 25,
             clock: Clock::system(),
         }
     }
@@ -85,6 +94,8 @@ impl fmt::Debug for ServerConfig {
             .field("lookup_refill_secs", &self.lookup_refill_secs)
             .field("ice_servers", &self.ice_servers)
             .field("turn", &self.turn)
+            .field("room_idle_days", &self.room_idle_days)
+            .field("presence_hold_secs", &self.presence_hold_secs)
             .field("clock", &self.clock)
             .finish()
     }
@@ -112,6 +123,16 @@ impl ServerConfig {
         if self.resume_grace_secs == 0 || self.resume_grace_secs > 86_400 {
             return Err(ServerError::Config(
                 "resume_grace_secs must be within 1..=86400".into(),
+            ));
+        }
+        if !(1..=3650).contains(&self.room_idle_days) {
+            return Err(ServerError::Config(
+                "room_idle_days must be within 1..=3650".into(),
+            ));
+        }
+        if !(1..=60).contains(&self.presence_hold_secs) {
+            return Err(ServerError::Config(
+                "presence_hold_secs must be within 1..=60".into(),
             ));
         }
         if self.keepalive_secs == 0 || self.keepalive_secs > 3_600 {

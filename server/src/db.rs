@@ -6,7 +6,7 @@
 use std::sync::Mutex;
 
 use rusqlite::{Connection, ErrorCode, OptionalExtension, params};
-use samtale_protocol::{JoinCode, Meeting, MeetingState, Role};
+use samtale_protocol::{JoinCode, Meeting, MeetingKind, MeetingState, Role};
 
 use crate::ids;
 
@@ -25,6 +25,9 @@ pub enum DbError {
     /// No free code or id was found after several attempts.
     #[error("could not allocate a unique code")]
     NoFreeCode,
+    /// The database was written by a newer server.
+    #[error("the database has schema version {0}; this server knows version 2: use a newer server")]
+    NewerSchema(i64),
 }
 
 const SCHEMA: &str = "
@@ -61,8 +64,36 @@ CREATE TABLE IF NOT EXISTS seats (
     left_at        INTEGER
 );
 CREATE INDEX IF NOT EXISTS seats_by_meeting ON seats (meeting_id, left_at);
-PRAGMA user_version = 1;
 ";
+
+/// Schema version 2 (issue 14): standing rooms, staff labels, the code's own expiry. Applied
+/// once to a version-1 database (`PRAGMA user_version`), kept data intact.
+const MIGRATE_TO_2: &str = "
+ALTER TABLE meetings ADD COLUMN kind TEXT NOT NULL DEFAULT 'meeting'
+    CHECK (kind IN ('meeting', 'room'));
+ALTER TABLE meetings ADD COLUMN code_expires_at INTEGER;
+ALTER TABLE meetings ADD COLUMN idle_secs INTEGER;
+ALTER TABLE meetings ADD COLUMN last_call_at INTEGER;
+ALTER TABLE meetings ADD COLUMN label TEXT;
+ALTER TABLE meetings ADD COLUMN display_name TEXT;
+ALTER TABLE meetings ADD COLUMN owner TEXT;
+";
+
+/// The schema version this server writes.
+const SCHEMA_VERSION: i64 = 2;
+
+/// What a new meeting or room is.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct NewMeeting {
+    pub(crate) kind: MeetingKind,
+    /// The code's lifetime (for a one-off meeting also the meeting's), in minutes.
+    pub(crate) ttl_minutes: u32,
+    /// A room closes after this long without a call.
+    pub(crate) room_idle_secs: i64,
+    pub(crate) label: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) owner: Option<String>,
+}
 
 /// A stored meeting.
 #[derive(Debug, Clone)]
@@ -75,6 +106,14 @@ pub(crate) struct MeetingRow {
     pub(crate) state: MeetingState,
     /// Seats not left.
     pub(crate) participants: u32,
+    pub(crate) kind: MeetingKind,
+    /// When the code stops pairing new devices.
+    pub(crate) code_expires_at: i64,
+    pub(crate) last_call_at: Option<i64>,
+    /// Staff only; never in a citizen-facing answer or a log line.
+    pub(crate) label: Option<String>,
+    pub(crate) display_name: Option<String>,
+    pub(crate) owner: Option<String>,
 }
 
 impl MeetingRow {
@@ -87,7 +126,7 @@ impl MeetingRow {
         }
     }
 
-    /// The staff API view.
+    /// The staff API view (`citizen_app_open` and `staff_present` are the hub's to fill in).
     pub(crate) fn to_wire(&self, now: i64) -> Meeting {
         let code_display = JoinCode::parse(&self.code)
             .map(|c| c.display())
@@ -100,6 +139,14 @@ impl MeetingRow {
             expires_at: self.expires_at,
             state: self.effective_state(now),
             participants: self.participants,
+            kind: self.kind,
+            code_expires_at: self.code_expires_at,
+            label: self.label.clone(),
+            display_name: self.display_name.clone(),
+            owner: self.owner.clone(),
+            last_call_at: self.last_call_at,
+            citizen_app_open: false,
+            staff_present: false,
         }
     }
 }
@@ -166,31 +213,64 @@ fn parse_role(s: &str) -> Result<Role, DbError> {
 }
 
 const MEETING_COLUMNS: &str = "m.meeting_id, m.code, m.created_at, m.expires_at, m.state,
-    (SELECT COUNT(*) FROM seats s WHERE s.meeting_id = m.meeting_id AND s.left_at IS NULL)";
+    (SELECT COUNT(*) FROM seats s WHERE s.meeting_id = m.meeting_id AND s.left_at IS NULL),
+    m.kind, COALESCE(m.code_expires_at, m.expires_at), m.last_call_at, m.label, m.display_name,
+    m.owner";
 
-type RawMeeting = (String, String, i64, i64, String, i64);
+struct RawMeeting {
+    row: MeetingRow,
+    state: String,
+    kind: String,
+}
 
 fn raw_meeting(row: &rusqlite::Row<'_>) -> rusqlite::Result<RawMeeting> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
+    let participants: i64 = row.get(5)?;
+    Ok(RawMeeting {
+        row: MeetingRow {
+            meeting_id: row.get(0)?,
+            code: row.get(1)?,
+            created_at: row.get(2)?,
+            expires_at: row.get(3)?,
+            state: MeetingState::Open,
+            participants: u32::try_from(participants).unwrap_or(u32::MAX),
+            kind: MeetingKind::Meeting,
+            code_expires_at: row.get(7)?,
+            last_call_at: row.get(8)?,
+            label: row.get(9)?,
+            display_name: row.get(10)?,
+            owner: row.get(11)?,
+        },
+        state: row.get(4)?,
+        kind: row.get(6)?,
+    })
 }
 
 fn meeting_from_raw(raw: RawMeeting) -> Result<MeetingRow, DbError> {
-    let (meeting_id, code, created_at, expires_at, state, participants) = raw;
-    Ok(MeetingRow {
-        meeting_id,
-        code,
-        created_at,
-        expires_at,
-        state: parse_state(&state)?,
-        participants: u32::try_from(participants).unwrap_or(u32::MAX),
-    })
+    let mut row = raw.row;
+    row.state = parse_state(&raw.state)?;
+    row.kind = match raw.kind.as_str() {
+        "room" => MeetingKind::Room,
+        "meeting" => MeetingKind::Meeting,
+        _ => return Err(DbError::Corrupt("meeting kind")),
+    };
+    Ok(row)
+}
+
+fn kind_str(k: MeetingKind) -> &'static str {
+    match k {
+        MeetingKind::Meeting => "meeting",
+        MeetingKind::Room => "room",
+    }
+}
+
+/// A field to change: `Some(None)` clears it (an empty text).
+fn clean(t: Option<&str>) -> Option<Option<&str>> {
+    t.map(|t| Some(t.trim()).filter(|t| !t.is_empty()))
+}
+
+/// An empty text is no text.
+fn text(t: &Option<String>) -> Option<&str> {
+    t.as_deref().map(str::trim).filter(|t| !t.is_empty())
 }
 
 /// The database handle.
@@ -214,6 +294,22 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version < 2 {
+            let tx = conn.unchecked_transaction()?;
+            tx.execute_batch(MIGRATE_TO_2)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            tx.commit()?;
+            if version > 0 {
+                tracing::info!(
+                    from = version,
+                    to = SCHEMA_VERSION,
+                    "database schema migrated"
+                );
+            }
+        } else if version > SCHEMA_VERSION {
+            return Err(DbError::NewerSchema(version));
+        }
         Ok(Self {
             conn: Mutex::new(Some(conn)),
         })
@@ -238,16 +334,48 @@ impl Db {
     }
 
     /// Creates an open meeting with a fresh, unique code.
+    #[cfg(test)]
     pub(crate) fn create_meeting(&self, now: i64, ttl_minutes: u32) -> Result<MeetingRow, DbError> {
-        let expires_at = now.saturating_add(i64::from(ttl_minutes) * 60);
+        self.create(
+            now,
+            &NewMeeting {
+                ttl_minutes,
+                ..NewMeeting::default()
+            },
+        )
+    }
+
+    /// Creates an open meeting or standing room with a fresh, unique code. A room expires
+    /// after `room_idle_secs` without a call; its code after `ttl_minutes`.
+    pub(crate) fn create(&self, now: i64, new: &NewMeeting) -> Result<MeetingRow, DbError> {
+        let code_expires_at = now.saturating_add(i64::from(new.ttl_minutes) * 60);
+        let (expires_at, idle_secs) = match new.kind {
+            MeetingKind::Meeting => (code_expires_at, None),
+            MeetingKind::Room => (
+                now.saturating_add(new.room_idle_secs),
+                Some(new.room_idle_secs),
+            ),
+        };
         self.with(|conn| {
             for _ in 0..16 {
                 let meeting_id = ids::meeting_id();
                 let code = JoinCode::generate();
                 let inserted = conn.execute(
-                    "INSERT INTO meetings (meeting_id, code, created_at, expires_at, state)
-                     VALUES (?1, ?2, ?3, ?4, 'open')",
-                    params![meeting_id, code.digits(), now, expires_at],
+                    "INSERT INTO meetings (meeting_id, code, created_at, expires_at, state, kind,
+                         code_expires_at, idle_secs, label, display_name, owner)
+                     VALUES (?1, ?2, ?3, ?4, 'open', ?5, ?6, ?7, ?8, ?9, ?10)",
+                    params![
+                        meeting_id,
+                        code.digits(),
+                        now,
+                        expires_at,
+                        kind_str(new.kind),
+                        code_expires_at,
+                        idle_secs,
+                        text(&new.label),
+                        text(&new.display_name),
+                        text(&new.owner),
+                    ],
                 );
                 match inserted {
                     Ok(_) => {
@@ -258,6 +386,12 @@ impl Db {
                             expires_at,
                             state: MeetingState::Open,
                             participants: 0,
+                            kind: new.kind,
+                            code_expires_at,
+                            last_call_at: None,
+                            label: text(&new.label).map(str::to_owned),
+                            display_name: text(&new.display_name).map(str::to_owned),
+                            owner: text(&new.owner).map(str::to_owned),
                         });
                     }
                     Err(rusqlite::Error::SqliteFailure(e, _))
@@ -310,11 +444,85 @@ impl Db {
             Ok(conn
                 .prepare_cached(
                     "SELECT meeting_id FROM meetings
-                     WHERE code = ?1 AND state = 'open' AND expires_at > ?2",
+                     WHERE code = ?1 AND state = 'open' AND expires_at > ?2
+                       AND COALESCE(code_expires_at, expires_at) > ?2",
                 )?
                 .query_row(params![code, now], |r| r.get(0))
                 .optional()?)
         })
+    }
+
+    /// Changes a meeting's staff fields (`Some("")` clears one). `false` if it is not open.
+    pub(crate) fn update_meeting(
+        &self,
+        meeting_id: &str,
+        label: Option<&str>,
+        display_name: Option<&str>,
+        owner: Option<&str>,
+        now: i64,
+    ) -> Result<bool, DbError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let open: bool = tx
+                .prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM meetings
+                     WHERE meeting_id = ?1 AND state = 'open' AND expires_at > ?2)",
+                )?
+                .query_row(params![meeting_id, now], |r| r.get(0))?;
+            if !open {
+                return Ok(false);
+            }
+            for (column, value) in [
+                ("label", clean(label)),
+                ("display_name", clean(display_name)),
+                ("owner", clean(owner)),
+            ] {
+                if let Some(value) = value {
+                    tx.execute(
+                        &format!("UPDATE meetings SET {column} = ?2 WHERE meeting_id = ?1"),
+                        params![meeting_id, value],
+                    )?;
+                }
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    /// A new code for an open room (the citizen's new phone), valid `ttl_minutes`; the old code
+    /// stops working, pairings made with it stay valid. `None` if it is not an open room.
+    pub(crate) fn reissue_code(
+        &self,
+        meeting_id: &str,
+        ttl_minutes: u32,
+        now: i64,
+    ) -> Result<Option<MeetingRow>, DbError> {
+        let code_expires_at = now.saturating_add(i64::from(ttl_minutes) * 60);
+        let done = self.with(|conn| {
+            for _ in 0..16 {
+                let code = JoinCode::generate();
+                let changed = conn.execute(
+                    "UPDATE meetings SET code = ?2, code_expires_at = ?3
+                     WHERE meeting_id = ?1 AND kind = 'room' AND state = 'open' AND expires_at > ?4",
+                    params![meeting_id, code.digits(), code_expires_at, now],
+                );
+                match changed {
+                    Ok(n) => return Ok(n > 0),
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == ErrorCode::ConstraintViolation =>
+                    {
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(DbError::NoFreeCode)
+        })?;
+        if done {
+            self.meeting(meeting_id)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Stores a pairing token (hashed) for one-tap rejoin of `meeting_id`.
@@ -475,6 +683,14 @@ impl Db {
             if used == 0 {
                 return Ok(TakeSeat::TokenUsed);
             }
+            // A call in a room: it stays open for another idle period from now.
+            tx.execute(
+                "UPDATE meetings SET last_call_at = ?2,
+                     expires_at = CASE WHEN kind = 'room' AND idle_secs IS NOT NULL
+                         THEN MAX(expires_at, ?2 + idle_secs) ELSE expires_at END
+                 WHERE meeting_id = ?1",
+                params![seat.meeting_id, now],
+            )?;
             tx.execute(
                 "INSERT INTO seats (participant_id, meeting_id, role, secret_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",

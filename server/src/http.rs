@@ -12,8 +12,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use samtale_protocol::{
-    CreateMeetingRequest, EndReason, IceServer, JoinCode, Meeting, MeetingList, MeetingState,
-    PROTOCOL_VERSION, RejoinRequest, ResolveRequest, Role, Ticket,
+    CreateMeetingRequest, EndReason, IceServer, JoinCode, MAX_LABEL_CHARS, Meeting, MeetingKind,
+    MeetingList, MeetingState, PROTOCOL_VERSION, Presence, PresenceRequest, RejoinRequest,
+    ResolveRequest, Role, Ticket, UpdateMeetingRequest,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -22,8 +23,10 @@ use crate::auth::{StaffToken, sha256};
 use crate::clock::Clock;
 use crate::config::{MAX_MEETING_TTL_MINUTES, MIN_MEETING_TTL_MINUTES};
 use crate::db::{Db, DbError};
+use crate::db::{MeetingRow, NewMeeting};
 use crate::error::AppError;
 use crate::ids;
+use crate::presence::PresenceBook;
 use crate::rate_limit::RateLimiter;
 use crate::signalling::{self, Hub};
 use crate::web;
@@ -40,6 +43,9 @@ pub(crate) struct AppState {
     pub(crate) staff: StaffToken,
     pub(crate) clock: Clock,
     pub(crate) default_ttl_minutes: u32,
+    /// A standing room closes after this long without a call.
+    pub(crate) room_idle_secs: i64,
+    pub(crate) presence: PresenceBook,
     pub(crate) token_ttl_secs: u64,
     pub(crate) ice_servers: Vec<IceServer>,
     /// TURN relays: fresh credentials go into every ticket.
@@ -52,6 +58,14 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
+    /// A meeting as staff see it: with whether staff and the citizen's app are there.
+    fn staff_view(&self, m: &MeetingRow, now: i64) -> Meeting {
+        let mut wire = m.to_wire(now);
+        wire.staff_present = self.hub.staff_present(&m.meeting_id);
+        wire.citizen_app_open = self.presence.app_open(&m.meeting_id);
+        wire
+    }
+
     /// Issues a single-use join ticket for a seat in `meeting_id`.
     fn issue_ticket(&self, meeting_id: &str, role: Role) -> Result<Ticket, DbError> {
         let now = self.clock.now_unix();
@@ -128,11 +142,13 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/meetings", post(create_meeting).get(list_meetings))
         .route(
             "/api/v1/meetings/{meeting_id}",
-            get(get_meeting).delete(end_meeting),
+            get(get_meeting).delete(end_meeting).patch(update_meeting),
         )
         .route("/api/v1/meetings/{meeting_id}/tickets", post(staff_ticket))
+        .route("/api/v1/meetings/{meeting_id}/code", post(reissue_code))
         .route("/api/v1/join", post(resolve))
         .route("/api/v1/rejoin", post(rejoin))
+        .route("/api/v1/presence", post(presence))
         .route("/api/v1/signal", get(signalling::ws_handler))
         .merge(web::routes(web::PageHeaders::new(
             &state.signalling_url,
@@ -196,15 +212,113 @@ async fn create_meeting(
     if !(MIN_MEETING_TTL_MINUTES..=MAX_MEETING_TTL_MINUTES).contains(&ttl) {
         return Err(AppError::BadRequest("ttl_minutes must be within 1..=10080"));
     }
+    for t in [&request.label, &request.display_name, &request.owner] {
+        check_label(t.as_deref())?;
+    }
     let now = state.clock.now_unix();
-    let meeting = state.db.create_meeting(now, ttl)?;
+    let kind = request.kind.unwrap_or_default();
+    let meeting = state.db.create(
+        now,
+        &NewMeeting {
+            kind,
+            ttl_minutes: ttl,
+            room_idle_secs: state.room_idle_secs,
+            label: request.label,
+            display_name: request.display_name,
+            owner: request.owner,
+        },
+    )?;
+    // Never the label, name or owner in a log line.
     tracing::info!(
         meeting_id = %meeting.meeting_id,
+        kind = ?kind,
         ttl_minutes = ttl,
         expires_at = meeting.expires_at,
         "meeting created"
     );
-    Ok((StatusCode::CREATED, Json(meeting.to_wire(now))))
+    Ok((StatusCode::CREATED, Json(state.staff_view(&meeting, now))))
+}
+
+/// A label, display name or owner: short, one line.
+fn check_label(t: Option<&str>) -> Result<(), AppError> {
+    match t {
+        Some(t) if t.chars().count() > MAX_LABEL_CHARS => Err(AppError::BadRequest(
+            "label, display_name and owner are at most 60 characters",
+        )),
+        Some(t) if t.chars().any(char::is_control) => Err(AppError::BadRequest(
+            "label, display_name and owner are one line of text",
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// `PATCH /api/v1/meetings/{id}`: label, display name, owner (handing a room to a colleague).
+async fn update_meeting(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+    Path(meeting_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Meeting>, AppError> {
+    let request: UpdateMeetingRequest = json_object(&body).ok_or(AppError::BadRequest(
+        "the body must be a JSON object like {\"owner\": \"MJ\"}",
+    ))?;
+    for t in [&request.label, &request.display_name, &request.owner] {
+        check_label(t.as_deref())?;
+    }
+    let now = state.clock.now_unix();
+    state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    if !state.db.update_meeting(
+        &meeting_id,
+        request.label.as_deref(),
+        request.display_name.as_deref(),
+        request.owner.as_deref(),
+        now,
+    )? {
+        return Err(AppError::Gone);
+    }
+    tracing::info!(
+        %meeting_id,
+        label = request.label.is_some(),
+        display_name = request.display_name.is_some(),
+        owner = request.owner.is_some(),
+        "meeting updated"
+    );
+    let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    Ok(Json(state.staff_view(&meeting, now)))
+}
+
+/// `POST /api/v1/meetings/{id}/code`: a new code for a standing room (a new phone). The old
+/// code stops working; devices paired with it stay paired.
+async fn reissue_code(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+    Path(meeting_id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Meeting>, AppError> {
+    let request: CreateMeetingRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateMeetingRequest::default()
+    } else {
+        json_object(&body).ok_or(AppError::BadRequest(
+            "the body must be empty or a JSON object like {\"ttl_minutes\": 120}",
+        ))?
+    };
+    let ttl = request.ttl_minutes.unwrap_or(state.default_ttl_minutes);
+    if !(MIN_MEETING_TTL_MINUTES..=MAX_MEETING_TTL_MINUTES).contains(&ttl) {
+        return Err(AppError::BadRequest("ttl_minutes must be within 1..=10080"));
+    }
+    let now = state.clock.now_unix();
+    let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    if meeting.kind != MeetingKind::Room {
+        return Err(AppError::BadRequest(
+            "only a standing room gets a new code; create a new meeting instead",
+        ));
+    }
+    let meeting = state
+        .db
+        .reissue_code(&meeting_id, ttl, now)?
+        .ok_or(AppError::Gone)?;
+    tracing::info!(%meeting_id, ttl_minutes = ttl, "room code issued again");
+    Ok(Json(state.staff_view(&meeting, now)))
 }
 
 async fn list_meetings(
@@ -216,7 +330,7 @@ async fn list_meetings(
         .db
         .list_open(now)?
         .iter()
-        .map(|m| m.to_wire(now))
+        .map(|m| state.staff_view(m, now))
         .collect();
     Ok(Json(MeetingList { meetings }))
 }
@@ -228,7 +342,7 @@ async fn get_meeting(
 ) -> Result<Json<Meeting>, AppError> {
     let now = state.clock.now_unix();
     let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
-    Ok(Json(meeting.to_wire(now)))
+    Ok(Json(state.staff_view(&meeting, now)))
 }
 
 async fn end_meeting(
@@ -249,9 +363,10 @@ async fn end_meeting(
     if !state.close_meeting(&meeting_id, EndReason::EndedByStaff)? {
         return Err(AppError::Gone);
     }
+    state.presence.app_gone(&meeting_id);
     let now = state.clock.now_unix();
     let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
-    Ok(Json(meeting.to_wire(now)))
+    Ok(Json(state.staff_view(&meeting, now)))
 }
 
 async fn staff_ticket(
@@ -327,4 +442,61 @@ async fn rejoin(
     ticket.pairing_token = Some(request.pairing_token);
     tracing::info!(meeting_id = %meeting_id, "rejoined with a pairing token");
     Ok(Json(ticket))
+}
+
+/// `POST /api/v1/presence`: is someone from the municipality in my room? Held while the
+/// answer is the one the app already shows (`known`), up to the hold time. The same 404 as a
+/// code look-up for an unknown or revoked pairing (which also costs a look-up token, so that
+/// guessing is limited like codes are).
+async fn presence(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> Result<Json<Presence>, AppError> {
+    let request: PresenceRequest = json_object(&body).ok_or(AppError::BadRequest(
+        "the body must be a JSON object like {\"pairing_token\": \"...\"}",
+    ))?;
+    let asked = tokio::time::Instant::now();
+    let hash = sha256(request.pairing_token.as_bytes());
+    let now = state.clock.now_unix();
+    let Some(meeting_id) = state.db.open_meeting_by_pairing(&hash, now)? else {
+        charge_look_up(&state, peer)?;
+        return Err(AppError::CodeUnavailable);
+    };
+    state
+        .presence
+        .charge(&hash)
+        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    // Subscribe before looking, so that no change slips between the look and the wait.
+    let mut seats = state.hub.watch_seats();
+    let mut present = state.hub.staff_present(&meeting_id);
+    if request.closing {
+        state.presence.app_gone(&meeting_id);
+    } else {
+        state.presence.app_seen(&meeting_id, asked);
+        if request.known == Some(present) {
+            let deadline = tokio::time::Instant::now() + state.presence.hold;
+            loop {
+                tokio::select! {
+                    changed = seats.changed() => {
+                        if changed.is_err() {
+                            break;
+                        }
+                        present = state.hub.staff_present(&meeting_id);
+                        if Some(present) != request.known {
+                            break;
+                        }
+                    }
+                    () = tokio::time::sleep_until(deadline) => break,
+                    () = state.cancel.cancelled() => break,
+                }
+            }
+            state.presence.app_seen(&meeting_id, asked);
+        }
+    }
+    let display_name = state.db.meeting(&meeting_id)?.and_then(|m| m.display_name);
+    Ok(Json(Presence {
+        staff_present: present,
+        display_name,
+    }))
 }

@@ -17,6 +17,7 @@ mod db;
 mod error;
 mod http;
 mod ids;
+mod presence;
 mod rate_limit;
 mod signalling;
 mod turn;
@@ -96,6 +97,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         staff: StaffToken::new(&config.staff_token),
         clock: config.clock.clone(),
         default_ttl_minutes: config.meeting_ttl_minutes,
+        room_idle_secs: i64::from(config.room_idle_days) * 86_400,
+        presence: presence::PresenceBook::new(Duration::from_secs(config.presence_hold_secs)),
         token_ttl_secs: config.token_ttl_secs,
         ice_servers: config.ice_servers.clone(),
         turn: config.turn.clone(),
@@ -149,6 +152,7 @@ async fn sweeper(state: Arc<AppState>) {
                 Err(e) => tracing::error!(error = %e, "purging tickets failed"),
             }
             state.limiter.prune();
+            state.presence.prune();
         }
     }
 }

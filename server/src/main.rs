@@ -56,6 +56,13 @@ struct Args {
     /// Keep-alive interval announced to clients, in seconds.
     #[arg(long, default_value_t = 10)]
     keepalive_secs: u64,
+    /// A standing room closes after this many days without a call (1..=3650), and its
+    /// pairings with it.
+    #[arg(long, default_value_t = 90)]
+    room_idle_days: u32,
+    /// How long a presence question is held while nothing changes, in seconds (1..=60).
+    #[arg(long, default_value_t = 25)]
+    presence_hold_secs: u64,
     /// Code look-ups one client address may make in a burst.
     #[arg(long, default_value_t = 10)]
     lookup_burst: u32,
@@ -198,6 +205,8 @@ async fn main() -> ExitCode {
         lookup_refill_secs: args.lookup_refill_secs,
         ice_servers: args.stun.iter().map(|u| stun_server(u)).collect(),
         turn,
+        room_idle_days: args.room_idle_days,
+        presence_hold_secs: args.presence_hold_secs,
         ..ServerConfig::default()
     };
     if config.public_url.is_none() && config.listen.ip().is_unspecified() {

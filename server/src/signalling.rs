@@ -218,6 +218,9 @@ pub(crate) struct Hub {
     tracker: TaskTracker,
     cancel: CancellationToken,
     next_id: AtomicU64,
+    /// Bumped whenever a seat is taken or freed anywhere: presence long polls wake on it and
+    /// look at their own room again.
+    seats_changed: tokio::sync::watch::Sender<u64>,
 }
 
 impl Hub {
@@ -236,7 +239,26 @@ impl Hub {
             tracker,
             cancel,
             next_id: AtomicU64::new(1),
+            seats_changed: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    fn seats_changed(&self) {
+        self.seats_changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Wakes when any seat is taken or freed (then ask [`Hub::staff_present`] again).
+    pub(crate) fn watch_seats(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.seats_changed.subscribe()
+    }
+
+    /// Whether someone from the municipality holds a seat in `meeting_id` now (connected or
+    /// within the resume grace period).
+    pub(crate) fn staff_present(&self, meeting_id: &str) -> bool {
+        self.lock()
+            .rooms
+            .get(meeting_id)
+            .is_some_and(|r| r.seats.iter().any(|s| s.role == Role::Staff))
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -404,6 +426,7 @@ impl Hub {
         room.seats.push(seat);
         st.seat_index
             .insert(participant_id.clone(), ticket.meeting_id.clone());
+        self.seats_changed();
         tracing::info!(
             meeting_id = %ticket.meeting_id,
             participant_id = %participant_id,
@@ -577,6 +600,7 @@ impl Hub {
             return false;
         }
         room.seats.remove(index);
+        self.seats_changed();
         room.notify_others(
             participant_id,
             &ServerMessage::PeerLeft {
@@ -667,6 +691,7 @@ impl Hub {
         let Some(room) = st.rooms.remove(meeting_id) else {
             return 0;
         };
+        self.seats_changed();
         let mut connected = 0;
         for seat in room.seats {
             st.seat_index.remove(&seat.participant_id);

@@ -15,6 +15,17 @@ const els = {
   signout: $('signout'),
   meetings: $('meetings'),
   create: $('create-meeting'),
+  createForm: $('create-form'),
+  createLabel: $('create-label'),
+  createName: $('create-name'),
+  note: $('meeting-note'),
+  app: $('meeting-app'),
+  roomTools: $('room-tools'),
+  owner: $('room-owner'),
+  handoverForm: $('handover-form'),
+  newCode: $('new-code'),
+  roomStatus: $('room-status'),
+  callTitle: $('call-title'),
   current: $('current-meeting'),
   code: $('meeting-code'),
   expires: $('meeting-expires'),
@@ -151,6 +162,15 @@ function formatTime(unixSecs) {
   });
 }
 
+/** A day months away: the date itself (a standing room's idle closing). */
+function formatDate(unixSecs) {
+  return new Date(unixSecs * 1000).toLocaleDateString(language() === 'da' ? 'da-DK' : 'en-GB', {
+    day: 'numeric',
+    month: 'long',
+    year: 'numeric',
+  });
+}
+
 function setCurrentMeeting(meeting) {
   currentMeeting = meeting;
   els.current.hidden = !meeting;
@@ -167,7 +187,8 @@ function setCurrentMeeting(meeting) {
   els.code.textContent = meeting.code_display || groupCode(meeting.code);
   els.code.dataset.code = meeting.code;
   els.code.dataset.meetingId = meeting.meeting_id;
-  els.expires.textContent = t('meetings.valid', { time: formatTime(meeting.expires_at) });
+  els.expires.textContent = t('meetings.valid', { time: formatTime(meeting.code_expires_at || meeting.expires_at) });
+  showMeetingStatus(meeting);
   // The join link: on a phone with the app it opens the app; without it, a page that explains
   // the app and shows the code (served by the server at /j/<code>).
   const link = new URL(`../j/${encodeURIComponent(meeting.code)}`, window.location.href).href;
@@ -176,6 +197,19 @@ function setCurrentMeeting(meeting) {
   els.qr.src = `../j/${encodeURIComponent(meeting.code)}/qr.svg`;
   els.qr.alt = t('meetings.qr');
   updateButtons();
+}
+
+/** What changes while a meeting is shown: its note, the citizen's app, the owner. */
+function showMeetingStatus(meeting) {
+  currentMeeting = meeting;
+  const room = meeting.kind === 'room';
+  // The staff-only note; a standing room says so.
+  els.note.textContent = [room ? t('meetings.kind.room') : '', meeting.label || ''].filter(Boolean).join(' · ');
+  els.note.hidden = !els.note.textContent;
+  els.app.textContent = room ? t(meeting.citizen_app_open ? 'meetings.app.open' : 'meetings.app.closed') : '';
+  els.app.dataset.open = String(Boolean(meeting.citizen_app_open));
+  els.roomTools.hidden = !room;
+  if (room && document.activeElement !== els.owner) els.owner.value = meeting.owner || '';
 }
 
 function updateButtons() {
@@ -199,7 +233,20 @@ function renderList(meetings) {
     info.className = 'list-info';
     const people =
       m.participants === 1 ? t('meetings.people.one') : t('meetings.people.many', { n: m.participants });
-    info.textContent = `${t('meetings.until', { time: formatTime(m.expires_at) })} · ${people}`;
+    const room = m.kind === 'room';
+    const parts = [
+      t(room ? 'meetings.kind.room' : 'meetings.kind.meeting'),
+      room ? t('meetings.roomUntil', { time: formatDate(m.expires_at) }) : t('meetings.until', { time: formatTime(m.expires_at) }),
+      people,
+    ];
+    if (m.owner) parts.push(t('meetings.owner', { owner: m.owner }));
+    if (room) parts.push(t(m.citizen_app_open ? 'meetings.app.open' : 'meetings.app.closed'));
+    info.textContent = parts.join(' · ');
+    li.dataset.appOpen = String(Boolean(m.citizen_app_open));
+    li.dataset.kind = m.kind || 'meeting';
+    const note = document.createElement('span');
+    note.className = 'list-note';
+    note.textContent = m.label || '';
     const pick = document.createElement('button');
     pick.type = 'button';
     pick.className = 'select-meeting';
@@ -209,8 +256,11 @@ function renderList(meetings) {
       setCurrentMeeting(m);
       showNotice('');
     });
+    if (m.label) li.append(note);
     li.append(code, info, pick);
     els.list.append(li);
+    // Keep the chosen meeting's panel up to date (the citizen's app opening, a new owner).
+    if (currentMeeting && currentMeeting.meeting_id === m.meeting_id) showMeetingStatus(m);
   }
   els.listEmpty.hidden = meetings.length > 0;
   updateButtons();
@@ -225,10 +275,17 @@ async function refreshList() {
   }
 }
 
-async function createMeeting() {
+async function createMeeting(event) {
+  if (event) event.preventDefault();
   els.create.disabled = true;
+  const kind = els.createForm.querySelector('input[name="kind"]:checked')?.value || 'meeting';
+  const body = { kind };
+  if (els.createLabel.value.trim()) body.label = els.createLabel.value.trim();
+  if (els.createName.value.trim()) body.display_name = els.createName.value.trim();
   try {
-    const meeting = await api('POST', 'meetings', {});
+    const meeting = await api('POST', 'meetings', body);
+    els.createLabel.value = '';
+    els.createName.value = '';
     setCurrentMeeting(meeting);
     showNotice('');
     await refreshList();
@@ -236,6 +293,33 @@ async function createMeeting() {
     apiFailed(e, t('err.create'));
   } finally {
     updateButtons();
+  }
+}
+
+async function handOver(event) {
+  event.preventDefault();
+  if (!currentMeeting) return;
+  try {
+    const m = await api('PATCH', `meetings/${encodeURIComponent(currentMeeting.meeting_id)}`, {
+      owner: els.owner.value.trim(),
+    });
+    setCurrentMeeting(m);
+    els.roomStatus.textContent = t('room.handedOver');
+    await refreshList();
+  } catch (e) {
+    apiFailed(e, t('err.update'));
+  }
+}
+
+async function newCode() {
+  if (!currentMeeting) return;
+  try {
+    const m = await api('POST', `meetings/${encodeURIComponent(currentMeeting.meeting_id)}/code`);
+    setCurrentMeeting(m);
+    els.roomStatus.textContent = t('room.newCodeDone');
+    await refreshList();
+  } catch (e) {
+    apiFailed(e, t('err.newCode'));
   }
 }
 
@@ -462,6 +546,8 @@ async function joinCall() {
 
   const c = new Call({ ticket, localStream, renewTicket: () => staffTicket(meetingId) });
   call = c;
+  // The staff-only note in the call's title: whose call this is.
+  els.callTitle.textContent = currentMeeting.label ? `${t('call.title')} · ${currentMeeting.label}` : t('call.title');
   els.call.hidden = false;
   els.call.dataset.state = c.state;
   els.callStatus.textContent = stateText(c.state);
@@ -527,7 +613,13 @@ function exposeTestHook(c) {
 
 els.signinForm.addEventListener('submit', signIn);
 els.signout.addEventListener('click', () => signOut(''));
-els.create.addEventListener('click', createMeeting);
+els.createForm.addEventListener('submit', createMeeting);
+els.handoverForm.addEventListener('submit', handOver);
+els.newCode.addEventListener('click', newCode);
+// The list follows the citizens' apps opening and closing (and colleagues' changes).
+setInterval(() => {
+  if (token() && !document.hidden) refreshList();
+}, 3000);
 els.refresh.addEventListener('click', refreshList);
 els.join.addEventListener('click', joinCall);
 els.end.addEventListener('click', endMeeting);

@@ -97,6 +97,10 @@ enum Command {
         /// Stay this many seconds in the call (0 = until Ctrl-C or the meeting ends).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// After the call, stay this many seconds on the home screen with the app open, as a
+        /// phone would (presence: the screens say whether the caseworker is in the room).
+        #[arg(long, default_value_t = 0)]
+        home_secs: u64,
         #[command(flatten)]
         media: MediaArgs,
         /// JSON lines.
@@ -149,9 +153,20 @@ fn main() -> ExitCode {
                 server,
                 code,
                 seconds,
+                home_secs,
                 media,
                 json,
-            } => join(&server, &code, seconds, &media, Reporter::new(json)).await,
+            } => {
+                join(
+                    &server,
+                    &code,
+                    seconds,
+                    home_secs,
+                    &media,
+                    Reporter::new(json),
+                )
+                .await
+            }
             Command::BenchJoin { runs, json } => bench_join(runs, json).await,
         }
     });
@@ -631,14 +646,16 @@ struct ScreenReporter {
 impl samtale_ffi::CallObserver for ScreenReporter {
     fn on_screen(&self, screen: samtale_ffi::Screen) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
-        if *last != screen.id && self.rep.json() {
+        // A new screen, or the home button lighting up or going out (presence).
+        let key = format!("{} {}", screen.id, screen.lit);
+        if *last != key && self.rep.json() {
             self.rep.event(
                 "citizen",
                 "screen",
-                json!({"id": screen.id, "announce": screen.announce}),
+                json!({"id": screen.id, "lit": screen.lit, "announce": screen.announce}),
             );
         }
-        *last = screen.id;
+        *last = key;
     }
 
     fn on_remote_video(&self, _frame: samtale_ffi::RemoteVideoFrame) {}
@@ -647,7 +664,14 @@ impl samtale_ffi::CallObserver for ScreenReporter {
 /// The citizen joins through `samtale-ffi`, the API the phones call: the same code look-up,
 /// screens, pairing-token store, audio and camera entry points. The call itself is watched
 /// for statistics.
-async fn join(server: &str, code: &str, seconds: u64, media: &MediaArgs, rep: Reporter) -> i32 {
+async fn join(
+    server: &str,
+    code: &str,
+    seconds: u64,
+    home_secs: u64,
+    media: &MediaArgs,
+    rep: Reporter,
+) -> i32 {
     let fail = |message: String| {
         rep.event("citizen", "error", json!({ "message": message }));
         exit::FAILURE
@@ -693,6 +717,16 @@ async fn join(server: &str, code: &str, seconds: u64, media: &MediaArgs, rep: Re
     };
     let port: Arc<dyn MediaPort> = Arc::new(samtale_ffi::emulator::PhonePort(Arc::clone(&samtale)));
     let code = stay_with(call, Some(port), options, media, "citizen", seconds, &rep).await;
+    if home_secs > 0 {
+        // Back to the start (the one big button), the app left open.
+        samtale.back();
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(home_secs)) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        // The app closes: the caseworker's page stops showing it open.
+        samtale.app_closed().await;
+    }
     samtale.shutdown();
     code
 }

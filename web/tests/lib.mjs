@@ -2,7 +2,7 @@
 // the emulator as child processes, polling with deadlines, and driving the caseworker page.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -309,4 +309,19 @@ export function negotiatedCodecs(sdp) {
 export function ensureOutputDir() {
   mkdirSync(OUTPUT_DIR, { recursive: true });
   return OUTPUT_DIR;
+}
+
+/** axe-core's serious and critical WCAG 2.x A/AA violations on the page as it is now. */
+export async function accessibilityViolations(page) {
+  const source = readFileSync(join(WEB_DIR, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+  // Evaluated through the debugging protocol, so the page's strict CSP does not block it.
+  await page.evaluate(`${source}\n;undefined`);
+  const result = await page.evaluate(() =>
+    window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
+    }),
+  );
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
 }

@@ -12,11 +12,11 @@
 // Run: node web/tests/staff-page.mjs (after `npm ci --prefix web` and a release build of
 // samtale-server and samtale-sim). Output: web/test-output/staff-*.png, staff-report.json.
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   Child,
-  WEB_DIR,
+  accessibilityViolations,
   binary,
   createMeeting,
   ensureOutputDir,
@@ -42,21 +42,6 @@ function check(ok, message) {
 function lastTick(sim) {
   const ticks = sim.jsonLines().filter((l) => l.event === 'media');
   return ticks.length ? ticks[ticks.length - 1] : null;
-}
-
-/** axe-core's serious and critical WCAG 2.x A/AA violations on the page as it is now. */
-async function accessibilityViolations(page) {
-  const source = readFileSync(join(WEB_DIR, 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
-  // Evaluated through the debugging protocol, so the page's strict CSP does not block it.
-  await page.evaluate(`${source}\n;undefined`);
-  const result = await page.evaluate(() =>
-    window.axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
-    }),
-  );
-  return result.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
 }
 
 async function main() {

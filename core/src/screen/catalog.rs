@@ -25,6 +25,9 @@ pub struct Vars {
     pub hours: String,
     /// `{ $seconds }`.
     pub seconds: u64,
+    /// The name the caseworker chose to show for a standing room, or the catalog's
+    /// `contact-person` ("Din kontaktperson").
+    pub name: String,
 }
 
 /// One language's sentences, with a brand's overrides.
@@ -139,6 +142,7 @@ impl Catalog {
         args.set("phone", FluentValue::from(vars.phone.as_str()));
         args.set("hours", FluentValue::from(vars.hours.as_str()));
         args.set("seconds", FluentValue::from(vars.seconds as f64));
+        args.set("name", FluentValue::from(vars.name.as_str()));
         let mut errors = Vec::new();
         self.bundle
             .format_pattern(pattern, Some(&args), &mut errors)

@@ -155,6 +155,7 @@ pub fn shell_texts(brand: &BrandView, catalog: &Catalog) -> ShellTexts {
         phone: brand.help_phone.clone(),
         hours: brand.help_hours.clone(),
         seconds: 0,
+        name: String::new(),
     };
     let t = |id: &'static str| Text {
         id,
@@ -264,6 +265,8 @@ pub struct Screen {
     pub show_remote_video: bool,
     /// Whether the citizen's own picture is shown (a brand may switch it off).
     pub show_self_view: bool,
+    /// The one big button lights up: the contact person is in the room now.
+    pub lit: bool,
 }
 
 /// What the screens need to know about the brand.
@@ -300,6 +303,18 @@ pub struct ScreenInput {
     pub camera_on: bool,
     /// A question over the call's screen.
     pub overlay: Option<Overlay>,
+    /// Whether someone from the municipality is in the remembered room, when the app knows
+    /// (the home screen says so, and its button lights up).
+    pub presence: Option<PresenceView>,
+}
+
+/// What the server said about the remembered room (`POST /api/v1/presence`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceView {
+    /// Someone from the municipality is in the room now.
+    pub staff_present: bool,
+    /// The name the caseworker chose to show, if any.
+    pub display_name: Option<String>,
 }
 
 /// Digits grouped 3-3-4 as a code is printed (`482 193 7750`), as far as typed.
@@ -335,6 +350,15 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
             Situation::Failed(PublicError::RateLimited { retry_after_secs }) => retry_after_secs,
             _ => 0,
         },
+        name: String::new(),
+    };
+    let vars = Vars {
+        name: input
+            .presence
+            .as_ref()
+            .and_then(|p| p.display_name.clone())
+            .unwrap_or_else(|| catalog.get("contact-person", &vars)),
+        ..vars
     };
     let t = |id: &'static str| Text {
         id,
@@ -386,14 +410,35 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
     let (id, layout, pictogram, headline, body, primary) = match overlay {
         Some(o) => o,
         None => match &input.situation {
-            Situation::Idle if input.remembered && !input.from_link => (
-                "home",
-                Layout::BigButton,
-                Pictogram::Call,
-                t("home-headline"),
-                t("home-body"),
-                action(ActionKind::Rejoin, "home-action"),
-            ),
+            Situation::Idle if input.remembered && !input.from_link => match &input.presence {
+                Some(PresenceView {
+                    staff_present: true,
+                    ..
+                }) => (
+                    "home",
+                    Layout::BigButton,
+                    Pictogram::Talk,
+                    t("home-present-headline"),
+                    t("home-present-body"),
+                    action(ActionKind::Rejoin, "home-present-action"),
+                ),
+                Some(_) => (
+                    "home",
+                    Layout::BigButton,
+                    Pictogram::Call,
+                    t("home-headline"),
+                    t("home-alone-body"),
+                    action(ActionKind::Rejoin, "home-alone-action"),
+                ),
+                None => (
+                    "home",
+                    Layout::BigButton,
+                    Pictogram::Call,
+                    t("home-headline"),
+                    t("home-body"),
+                    action(ActionKind::Rejoin, "home-action"),
+                ),
+            },
             Situation::Idle => {
                 let complete = input.typed.len() == CODE_DIGITS;
                 (
@@ -573,6 +618,7 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
         show_remote_video: layout == Layout::Call
             && matches!(input.situation, Situation::InCall | Situation::Reconnecting),
         show_self_view: in_call && brand.self_view && input.camera_on,
+        lit: id == "home" && input.presence.as_ref().is_some_and(|p| p.staff_present),
     }
 }
 

@@ -23,6 +23,7 @@ fn input(situation: Situation, remembered: bool) -> ScreenInput {
         microphone_on: true,
         camera_on: true,
         overlay: None,
+        presence: None,
     }
 }
 
@@ -244,8 +245,14 @@ fn every_catalog_key_is_used_by_some_screen() {
                         Some(Overlay::ConfirmLeave),
                     ] {
                         i.overlay = overlay;
-                        for t in all_texts(&screen(&i, &brand(true, true), &da)) {
-                            used.insert(t.id.to_owned());
+                        for present in [None, Some(false), Some(true)] {
+                            i.presence = present.map(|staff_present| PresenceView {
+                                staff_present,
+                                display_name: None,
+                            });
+                            for t in all_texts(&screen(&i, &brand(true, true), &da)) {
+                                used.insert(t.id.to_owned());
+                            }
                         }
                     }
                 }
@@ -255,6 +262,8 @@ fn every_catalog_key_is_used_by_some_screen() {
     for t in shell_list(&shell_texts(&brand(true, true), &da)) {
         used.insert(t.id.to_owned());
     }
+    // Not a text of its own: the default for `{ $name }`.
+    used.insert("contact-person".to_owned());
     let keys: BTreeSet<String> = catalog::keys(LOCALES[0].1).into_iter().collect();
     let unused: Vec<_> = keys.difference(&used).collect();
     assert!(unused.is_empty(), "catalog keys no screen uses: {unused:?}");
@@ -325,4 +334,53 @@ fn questions_over_the_call_have_their_screens_two_answers_and_plain_words() {
             assert!(p.is_empty(), "{lang} {}: {p:?}", t.id);
         }
     }
+}
+
+#[test]
+fn home_says_whether_the_contact_person_is_in_the_room_and_lights_the_button() {
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let raw = catalog::texts(LOCALES[0].1);
+    let mut i = input(Situation::Idle, true);
+    let unknown = screen(&i, &brand(true, true), &da);
+    assert_eq!((unknown.id, unknown.lit), ("home", false));
+    i.presence = Some(PresenceView {
+        staff_present: true,
+        display_name: Some("Mette fra bostøtten".into()),
+    });
+    let present = screen(&i, &brand(true, true), &da);
+    assert_eq!(present.id, "home");
+    assert!(present.lit);
+    assert_eq!(present.headline.text, "Mette fra bostøtten venter på dig");
+    assert_eq!(
+        present.primary.as_ref().map(|a| a.kind),
+        Some(ActionKind::Rejoin)
+    );
+    assert!(
+        present
+            .announce
+            .starts_with("Mette fra bostøtten venter på dig.")
+    );
+    i.presence = Some(PresenceView {
+        staff_present: false,
+        display_name: None,
+    });
+    let alone = screen(&i, &brand(true, true), &da);
+    assert!(!alone.lit);
+    assert_eq!(
+        alone.body.text,
+        "Din kontaktperson er her ikke endnu. Du kan gå ind og vente."
+    );
+    assert_eq!(
+        alone.primary.as_ref().map(|a| a.label.text.as_str()),
+        Some("Gå ind og vent")
+    );
+    // Plain language, as written (the name counts as one word).
+    for s in [&present, &alone] {
+        let together = format!("{}. {}", raw[s.headline.id], raw[s.body.id]);
+        assert!(plain::problems(&together, true).is_empty(), "{together}");
+    }
+    // During a call, or without a remembered meeting, presence changes nothing.
+    let mut call = input(Situation::InCall, true);
+    call.presence = i.presence.clone();
+    assert!(!screen(&call, &brand(true, true), &da).lit);
 }

@@ -51,6 +51,17 @@ class MainActivity : Activity(), ScreenActions {
         openLink(intent)
     }
 
+    override fun onStart() {
+        super.onStart()
+        // In front: the core asks whether the contact person is in the room (home screen).
+        calls.core.setAppVisible(true)
+    }
+
+    override fun onStop() {
+        calls.core.setAppVisible(false)
+        super.onStop()
+    }
+
     override fun onResume() {
         super.onResume()
         // The citizen may have changed the permissions in the settings meanwhile.

@@ -93,6 +93,7 @@ class ScreenRenderer(
         column.addView(body(s))
         if (s.layout == Layout.CODE_ENTRY) codeEntry(s, column)
         val primary = s.primary?.let { button(it, big = s.layout == Layout.BIG_BUTTON, id = R.id.screen_primary) }
+        if (s.lit) primary?.let(::light)
         val secondary = s.secondary?.let { button(it, big = false, id = R.id.screen_secondary, outlined = true) }
         if (primary != null && secondary != null && low) {
             // Two answers side by side: both in sight on a phone held sideways.
@@ -324,6 +325,16 @@ class ScreenRenderer(
             layoutParams = LinearLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT)
                 .apply { gap(this) }
         }
+
+    /** The lit button: the contact person is there (a wide ring in the brand's accent). */
+    private fun light(b: Button) {
+        val shape = GradientDrawable().apply {
+            cornerRadius = dp(20).toFloat()
+            setColor(primary)
+            setStroke(dp(8), context.getColor(R.color.brand_accent))
+        }
+        b.background = RippleDrawable(ColorStateList.valueOf(0x33000000), shape, null)
+    }
 
     private fun column() = MaxWidthColumn(context, dp(MAX_WIDTH_DP)).apply {
         orientation = LinearLayout.VERTICAL
