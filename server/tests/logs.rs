@@ -62,6 +62,31 @@ async fn logs_never_contain_secrets() {
     bad.send(json!({"type": "hello", "v": 1, "token": "t_guessed-token-value"}))
         .await;
     bad.expect_fatal("invalid_token").await;
+    // A standing room's staff-only note, the name the citizen sees and the owner: never logged.
+    let room = staff
+        .create(json!({"kind": "room", "label": "NOTE-MARKER-17", "display_name": "NAME-MARKER-18", "owner": "OWNER-MARKER-19"}))
+        .await;
+    let room_ticket = staff.resolve(&room.code).await;
+    let pairing = room_ticket.pairing_token.clone().unwrap();
+    let http = http();
+    let resp = http
+        .patch(format!(
+            "{}/api/v1/meetings/{}",
+            staff.base, room.meeting_id
+        ))
+        .bearer_auth(STAFF_TOKEN)
+        .json(&json!({"owner": "OWNER-MARKER-20", "label": "NOTE-MARKER-21"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = http
+        .post(format!("{}/api/v1/presence", staff.base))
+        .json(&json!({"pairing_token": pairing}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
     a.ws.send(json!({"type": "leave"})).await;
     a.ws.skip_until_closed().await;
     assert_eq!(staff.end(&m.meeting_id).await.status(), 200);
@@ -88,6 +113,11 @@ async fn logs_never_contain_secrets() {
         "SDP-MARKER-4711",
         "guessed-token-value",
         STAFF_TOKEN,
+        "NOTE-MARKER",
+        "NAME-MARKER",
+        "OWNER-MARKER",
+        pairing.as_str(),
+        room.code.as_str(),
     ];
     for secret in secrets {
         assert!(
