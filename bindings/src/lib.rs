@@ -830,14 +830,27 @@ impl Samtale {
             "shutdown",
             || (),
             || {
-                self.stop_presence(true);
+                // Tell the server the app is gone (below, before the runtime stops: its tasks
+                // are dropped at once then).
+                let closing = self.presence_api().map(|api| {
+                    let remember = Arc::clone(&self.remember);
+                    async move { samtale_core::presence::closing(&api, &*remember).await }
+                });
+                self.stop_presence(false);
                 self.leave_current();
                 drop(lock(&self.screen_subscription).take());
                 let runtime = lock(&self.runtime).take();
                 if let Some(runtime) = runtime {
-                    // Give the leave a moment to reach the server, without blocking a UI thread long.
-                    let stop =
-                        move || runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+                    // Give the leave and the closing a moment to reach the server, without
+                    // blocking a UI thread long.
+                    let stop = move || {
+                        if let Some(closing) = closing {
+                            let wait = std::time::Duration::from_millis(500);
+                            let _ = runtime
+                                .block_on(async { tokio::time::timeout(wait, closing).await });
+                        }
+                        runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+                    };
                     if tokio::runtime::Handle::try_current().is_ok() {
                         // Called from one of our own threads (e.g. an observer): a runtime cannot be
                         // shut down from inside itself.

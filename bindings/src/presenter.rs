@@ -171,15 +171,27 @@ impl Presenter {
                     v.remembered = true;
                     v.from_link = false;
                 }
-                // The server revokes the token of a meeting that is over.
+                // The server revokes the token of a meeting that is over (the one this call
+                // was in: joining replaced the remembered one).
                 UiState::Ended {
                     reason: EndKind::MeetingEnded | EndKind::MeetingExpired,
                 }
                 | UiState::Failed {
-                    error: ErrorKind::CodeNotFoundOrExpired | ErrorKind::NoRememberedMeeting,
+                    error: ErrorKind::NoRememberedMeeting,
                 } => {
                     forget = v.remembered;
                     v.remembered = false;
+                    v.presence = None;
+                }
+                // A code that no longer works says nothing about the remembered meeting (an
+                // old link tapped again: a standing room's code expires long before the
+                // room); only a failed rejoin means the pairing is gone.
+                UiState::Failed {
+                    error: ErrorKind::CodeNotFoundOrExpired,
+                } if v.last == Some(Attempt::Rejoin) => {
+                    forget = v.remembered;
+                    v.remembered = false;
+                    v.presence = None;
                 }
                 _ => {}
             }

@@ -139,6 +139,24 @@ async fn the_big_button_lights_up_when_the_caseworker_is_in_the_room() {
     screens.until("home, lit again", FLIP, |s| s.id == "home" && s.lit);
     eprintln!("lit again {:?} after the caseworker joined", t.elapsed());
 
+    // A dead code (an old link tapped again) says nothing about the remembered room.
+    let old = server.create_meeting().await;
+    server
+        .api()
+        .end_meeting(STAFF_TOKEN, &old.meeting_id)
+        .await
+        .expect("end");
+    samtale.join(old.code.clone());
+    screens.until("the old code fails", Duration::from_secs(10), |s| {
+        s.id == "failed-code-unavailable"
+    });
+    assert!(
+        samtale.has_remembered_meeting(),
+        "the room's pairing survives a dead code"
+    );
+    assert!(samtale.back());
+    screens.until("home, lit", FLIP, |s| s.id == "home" && s.lit);
+
     // The app goes to the background: not asked any more, and the list shows it closed.
     samtale.set_app_visible(false);
     let end = Instant::now() + FLIP;

@@ -66,18 +66,22 @@ CREATE TABLE IF NOT EXISTS seats (
 CREATE INDEX IF NOT EXISTS seats_by_meeting ON seats (meeting_id, left_at);
 ";
 
-/// Schema version 2 (issue 14): standing rooms, staff labels, the code's own expiry. Applied
-/// once to a version-1 database (`PRAGMA user_version`), kept data intact.
-const MIGRATE_TO_2: &str = "
-ALTER TABLE meetings ADD COLUMN kind TEXT NOT NULL DEFAULT 'meeting'
-    CHECK (kind IN ('meeting', 'room'));
-ALTER TABLE meetings ADD COLUMN code_expires_at INTEGER;
-ALTER TABLE meetings ADD COLUMN idle_secs INTEGER;
-ALTER TABLE meetings ADD COLUMN last_call_at INTEGER;
-ALTER TABLE meetings ADD COLUMN label TEXT;
-ALTER TABLE meetings ADD COLUMN display_name TEXT;
-ALTER TABLE meetings ADD COLUMN owner TEXT;
-";
+/// Schema version 2 (issue 14): standing rooms, staff labels, the code's own expiry. The
+/// columns a version-1 database lacks are added, data kept. Column by column, so that a
+/// database a version-1 server opened again after a downgrade (which resets `user_version`
+/// to 1 on every start) migrates too.
+const COLUMNS_2: &[(&str, &str)] = &[
+    (
+        "kind",
+        "kind TEXT NOT NULL DEFAULT 'meeting' CHECK (kind IN ('meeting', 'room'))",
+    ),
+    ("code_expires_at", "code_expires_at INTEGER"),
+    ("idle_secs", "idle_secs INTEGER"),
+    ("last_call_at", "last_call_at INTEGER"),
+    ("label", "label TEXT"),
+    ("display_name", "display_name TEXT"),
+    ("owner", "owner TEXT"),
+];
 
 /// The schema version this server writes.
 const SCHEMA_VERSION: i64 = 2;
@@ -297,7 +301,15 @@ impl Db {
         let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version < 2 {
             let tx = conn.unchecked_transaction()?;
-            tx.execute_batch(MIGRATE_TO_2)?;
+            let have: Vec<String> = tx
+                .prepare("SELECT name FROM pragma_table_info('meetings')")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for (name, definition) in COLUMNS_2 {
+                if !have.iter().any(|h| h == name) {
+                    tx.execute_batch(&format!("ALTER TABLE meetings ADD COLUMN {definition};"))?;
+                }
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             tx.commit()?;
             if version > 0 {
@@ -683,14 +695,17 @@ impl Db {
             if used == 0 {
                 return Ok(TakeSeat::TokenUsed);
             }
-            // A call in a room: it stays open for another idle period from now.
-            tx.execute(
-                "UPDATE meetings SET last_call_at = ?2,
-                     expires_at = CASE WHEN kind = 'room' AND idle_secs IS NOT NULL
-                         THEN MAX(expires_at, ?2 + idle_secs) ELSE expires_at END
-                 WHERE meeting_id = ?1",
-                params![seat.meeting_id, now],
-            )?;
+            // The citizen in a room (a call): it stays open for another idle period from now.
+            // A caseworker alone in it does not keep it alive.
+            if seat.role == Role::Citizen {
+                tx.execute(
+                    "UPDATE meetings SET last_call_at = ?2,
+                         expires_at = CASE WHEN kind = 'room' AND idle_secs IS NOT NULL
+                             THEN MAX(expires_at, ?2 + idle_secs) ELSE expires_at END
+                     WHERE meeting_id = ?1",
+                    params![seat.meeting_id, now],
+                )?;
+            }
             tx.execute(
                 "INSERT INTO seats (participant_id, meeting_id, role, secret_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5)",

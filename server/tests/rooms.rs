@@ -129,6 +129,25 @@ async fn a_standing_room_outlives_the_one_off_lifetime_and_a_restart_and_closes_
         404,
         "the code itself expired: it pairs new devices for 60 minutes only"
     );
+    // A caseworker alone in the room does not keep it alive.
+    let before = staff
+        .get(&r.meeting_id)
+        .await
+        .json::<Meeting>()
+        .await
+        .unwrap();
+    let alone = join(&staff.ticket(&r.meeting_id).await).await;
+    alone.ws.close().await;
+    let after = staff
+        .get(&r.meeting_id)
+        .await
+        .json::<Meeting>()
+        .await
+        .unwrap();
+    assert_eq!(
+        after.expires_at, before.expires_at,
+        "staff alone is no call"
+    );
     // A call on day 2 starts another 90 days.
     let ticket: samtale_protocol::Ticket =
         post(&staff, "/api/v1/rejoin", json!({"pairing_token": token}))
@@ -421,4 +440,16 @@ async fn a_version_1_database_is_migrated_with_its_meetings() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(v, 2);
+    // A version-1 server opened it again meanwhile (a downgrade resets the version to 1): the
+    // migration adds nothing twice and the server starts.
+    conn.execute_batch("PRAGMA user_version = 1;").unwrap();
+    drop(conn);
+    let server = start(ServerConfig {
+        db_path: path.to_string_lossy().into_owned(),
+        ..room_config(&clock)
+    })
+    .await;
+    let staff = Staff::new(&server);
+    assert_eq!(staff.get(&r.meeting_id).await.status(), 200);
+    server.shutdown().await;
 }

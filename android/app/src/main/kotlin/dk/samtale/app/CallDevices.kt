@@ -21,10 +21,18 @@ class CallDevices(private val app: Context, private val calls: CallController) {
     @Volatile
     var selfView: ((SelfFrame) -> Unit)? = null
 
+    /** The citizen's choices as last shown (screens without the call's controls keep them). */
+    private var micOn = true
+    private var cameraOn = true
+
     fun follow(s: Screen) {
         val live = CallController.isLive(s.state)
-        val micOn = s.toggles.firstOrNull { it.id == "microphone" }?.on ?: true
-        val cameraOn = s.toggles.firstOrNull { it.id == "camera" }?.on ?: true
+        s.toggles.firstOrNull { it.id == "microphone" }?.let { micOn = it.on }
+        s.toggles.firstOrNull { it.id == "camera" }?.let { cameraOn = it.on }
+        if (!live) {
+            micOn = true
+            cameraOn = true
+        }
         val wantMic = live && micOn && calls.granted(Manifest.permission.RECORD_AUDIO)
         val wantCamera = live && cameraOn && calls.granted(Manifest.permission.CAMERA)
         if (live && speaker == null) {
@@ -42,8 +50,17 @@ class CallDevices(private val app: Context, private val calls: CallController) {
             microphone = null
         }
         if (wantCamera && camera == null) {
-            camera = CameraSource(app, calls.core) { selfView?.invoke(it) }.also { it.start() }
+            camera = CameraSource(app, calls.core, { selfView?.invoke(it) }, ::cameraLost).also { it.start() }
         } else if (!wantCamera && camera != null) {
+            camera?.stop()
+            camera = null
+        }
+    }
+
+    /** The camera was taken away (another app, an error): let it go; the next screen or the
+     * app's return to the front opens it again. Main thread. */
+    private fun cameraLost(source: CameraSource) {
+        if (camera === source) {
             camera?.stop()
             camera = null
         }

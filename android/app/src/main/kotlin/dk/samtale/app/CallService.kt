@@ -21,7 +21,8 @@ class CallService : Service() {
     override fun onBind(intent: Intent?): IBinder? = null
 
     override fun onStartCommand(intent: Intent?, flags: Int, startId: Int): Int {
-        val texts = Calls.get(this).texts
+        val calls = Calls.get(this)
+        val texts = calls.texts
         val nm = getSystemService(NotificationManager::class.java)
         nm?.createNotificationChannel(
             NotificationChannel(CHANNEL, texts.notificationChannel.text, NotificationManager.IMPORTANCE_LOW),
@@ -49,9 +50,23 @@ class CallService : Service() {
             // Not allowed now (the permission was taken back): the call goes on while the app
             // is in front.
             CallController.log("call service: not in the foreground (${e.javaClass.simpleName})")
-            stopSelf()
         }
+        running = this
+        // The call ended before the service got here: it was in the foreground for a moment.
+        if (!calls.live) stopSelf()
         return START_NOT_STICKY
+    }
+
+    override fun onDestroy() {
+        if (running === this) running = null
+        super.onDestroy()
+    }
+
+    /** The app was swiped away from the recent apps: the citizen closed it, so hang up. */
+    override fun onTaskRemoved(rootIntent: Intent?) {
+        Calls.get(this).core.leave()
+        stopSelf()
+        super.onTaskRemoved(rootIntent)
     }
 
     /** The service types the call needs and the app is allowed (API 34 checks both). */
@@ -69,5 +84,15 @@ class CallService : Service() {
     companion object {
         const val CHANNEL = "call"
         const val ID = 1
+
+        /** The started service (main thread only). */
+        private var running: CallService? = null
+
+        /** Stops the service if it runs; if it is still starting, it stops itself once in the
+         * foreground (it checks whether the call is still live). Main thread. */
+        fun stopWhenStarted() {
+            running?.stopSelf()
+            running = null
+        }
     }
 }

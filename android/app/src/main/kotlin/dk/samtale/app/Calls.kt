@@ -99,17 +99,44 @@ class CallController(private val app: Context) : CallObserver {
         val live = isLive(s.state)
         if (live != serviceRunning) {
             serviceRunning = live
-            val intent = Intent(app, CallService::class.java)
             if (live) {
-                if (Build.VERSION.SDK_INT >= 26) app.startForegroundService(intent) else app.startService(intent)
+                try {
+                    val intent = Intent(app, CallService::class.java)
+                    if (Build.VERSION.SDK_INT >= 26) app.startForegroundService(intent) else app.startService(intent)
+                } catch (e: RuntimeException) {
+                    // Not allowed from the background (API 31+): the call goes on while in front.
+                    log("call service: not started (${e.javaClass.simpleName})")
+                }
             } else {
-                app.stopService(intent)
+                // The service stops itself once it is in the foreground (stopping it before
+                // that would break the platform's promise for startForegroundService).
+                CallService.stopWhenStarted()
             }
+        }
+        if (live && cameraWanted && granted(Manifest.permission.CAMERA)) {
+            cameraWanted = false
+            core.setCameraEnabled(true)
         }
         for (l in listeners) l(s)
     }
 
     private var serviceRunning = false
+
+    /** The citizen pressed "camera on" and was asked for the permission: turn it on if given. */
+    private var cameraWanted = false
+
+    /** Started activities: the app is in front while one is. */
+    private var started = 0
+
+    /** An activity started (`true`) or stopped: the core learns whether the app is in front. */
+    fun activityStarted(start: Boolean) {
+        started = (started + if (start) 1 else -1).coerceAtLeast(0)
+        core.setAppVisible(started > 0)
+        if (start) devices.follow(screen)
+    }
+
+    /** Whether a call is being made or held now (the service asks after it started). */
+    val live: Boolean get() = isLive(screen.state)
 
     /** Calls [l] with the current screen now and with every change (main thread). */
     fun observe(l: (Screen) -> Unit): AutoCloseable {
@@ -132,10 +159,14 @@ class CallController(private val app: Context) : CallObserver {
     fun toggle(id: String, on: Boolean, activity: MainActivity?) {
         when (id) {
             "microphone" -> core.setMicrophoneMuted(on)
-            "camera" -> if (!on && !granted(Manifest.permission.CAMERA)) {
-                activity?.askPermissions()
-            } else {
-                core.setCameraEnabled(!on)
+            "camera" -> when {
+                on || granted(Manifest.permission.CAMERA) -> core.setCameraEnabled(!on)
+                // Refused before: only the settings can change it.
+                permission(Manifest.permission.CAMERA) == Permission.DENIED -> activity?.openAppSettings()
+                else -> {
+                    cameraWanted = true
+                    activity?.askPermissions()
+                }
             }
         }
     }
@@ -145,18 +176,25 @@ class CallController(private val app: Context) : CallObserver {
         core.setPermissions(permission(Manifest.permission.RECORD_AUDIO), permission(Manifest.permission.CAMERA))
     }
 
-    /** After the system dialog: a refusal is remembered as refused (no asking every call). */
-    fun permissionsAnswered(asked: Array<out String>) {
-        prefs.edit().apply { for (p in asked) putBoolean("asked:$p", true) }.apply()
+    /** After the system dialog: a refusal is remembered as refused (no asking every call);
+     * a grant forgets an earlier refusal, so a grant that lapses later (one-time, auto-reset)
+     * is asked for again rather than sent to the settings. */
+    fun permissionsAnswered(asked: Array<out String>, results: IntArray) {
+        prefs.edit().apply {
+            for ((i, p) in asked.withIndex()) {
+                putBoolean("denied:$p", results.getOrNull(i) != PackageManager.PERMISSION_GRANTED)
+            }
+        }.apply()
+        if (!granted(Manifest.permission.CAMERA)) cameraWanted = false
         reportPermissions()
-        devices.follow(screen)
+        deliver(screen)
     }
 
     fun granted(p: String) = app.checkSelfPermission(p) == PackageManager.PERMISSION_GRANTED
 
     private fun permission(p: String): Permission = when {
         granted(p) -> Permission.GRANTED
-        prefs.getBoolean("asked:$p", false) -> Permission.DENIED
+        prefs.getBoolean("denied:$p", false) -> Permission.DENIED
         else -> Permission.NOT_ASKED
     }
 
@@ -165,7 +203,7 @@ class CallController(private val app: Context) : CallObserver {
         devices.stopAll()
         main.removeCallbacksAndMessages(null)
         listeners.clear()
-        if (serviceRunning) app.stopService(Intent(app, CallService::class.java))
+        if (serviceRunning) CallService.stopWhenStarted()
         core.shutdown()
         core.close()
     }

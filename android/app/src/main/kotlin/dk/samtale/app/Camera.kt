@@ -33,7 +33,22 @@ class CameraSource(
     private val context: Context,
     private val core: Samtale,
     private val onSelf: (SelfFrame) -> Unit,
+    /** Called on the main thread when the camera is gone (disconnected, an error). */
+    private val onLost: (CameraSource) -> Unit = {},
 ) {
+    private val main = Handler(android.os.Looper.getMainLooper())
+    private val displays = context.getSystemService(android.hardware.display.DisplayManager::class.java)
+    /** A turn by 180 degrees changes no configuration: the display itself says so. */
+    private val displayListener = object : android.hardware.display.DisplayManager.DisplayListener {
+        override fun onDisplayAdded(displayId: Int) {}
+        override fun onDisplayRemoved(displayId: Int) {}
+        override fun onDisplayChanged(displayId: Int) {
+            displayDegrees = displayRotation()
+        }
+    }
+
+    private fun lost() = main.post { onLost(this) }
+
     private val manager: CameraManager? = context.getSystemService(CameraManager::class.java)
     private val thread = HandlerThread("samtale-camera").apply { start() }
     private val handler = Handler(thread.looper)
@@ -48,6 +63,7 @@ class CameraSource(
 
     fun start() {
         val manager = manager ?: return
+        displays?.registerDisplayListener(displayListener, main)
         val id = try {
             frontCamera(manager)
         } catch (e: Exception) {
@@ -64,10 +80,16 @@ class CameraSource(
                     startSession(d, r)
                 }
 
-                override fun onDisconnected(d: CameraDevice) = d.close()
+                override fun onDisconnected(d: CameraDevice) {
+                    Log.w(CallController.TAG, "camera: taken away")
+                    d.close()
+                    lost()
+                }
+
                 override fun onError(d: CameraDevice, error: Int) {
                     Log.e(CallController.TAG, "camera: error $error")
                     d.close()
+                    lost()
                 }
             }, handler)
         } catch (e: SecurityException) {
@@ -78,6 +100,7 @@ class CameraSource(
     }
 
     fun stop() {
+        displays?.unregisterDisplayListener(displayListener)
         handler.post {
             try { session?.close() } catch (_: Exception) { }
             device?.close()
@@ -108,24 +131,33 @@ class CameraSource(
 
     @Suppress("DEPRECATION") // createCaptureSession(List<Surface>, ...): API 21+, minSdk 26.
     private fun startSession(d: CameraDevice, r: ImageReader) {
-        d.createCaptureSession(listOf(r.surface), object : CameraCaptureSession.StateCallback() {
+        val callback = object : CameraCaptureSession.StateCallback() {
             override fun onConfigured(s: CameraCaptureSession) {
                 session = s
-                val request = d.createCaptureRequest(CameraDevice.TEMPLATE_RECORD).apply {
-                    addTarget(r.surface)
-                    set(CaptureRequest.CONTROL_AE_TARGET_FPS_RANGE, Range(15, 30))
-                }
                 try {
+                    val request = d.createCaptureRequest(CameraDevice.TEMPLATE_RECORD).apply {
+                        addTarget(r.surface)
+                        set(CaptureRequest.CONTROL_AE_TARGET_FPS_RANGE, Range(15, 30))
+                    }
                     s.setRepeatingRequest(request.build(), null, handler)
                 } catch (e: Exception) {
+                    // CameraAccessException, IllegalStateException (closed meanwhile).
                     Log.e(CallController.TAG, "camera: cannot start (${e.javaClass.simpleName})")
+                    lost()
                 }
             }
 
             override fun onConfigureFailed(s: CameraCaptureSession) {
                 Log.e(CallController.TAG, "camera: session not configured")
+                lost()
             }
-        }, handler)
+        }
+        try {
+            d.createCaptureSession(listOf(r.surface), callback, handler)
+        } catch (e: Exception) {
+            Log.e(CallController.TAG, "camera: no session (${e.javaClass.simpleName})")
+            lost()
+        }
     }
 
     /** One camera picture (the ImageReader's listener; a test passes its own images). */

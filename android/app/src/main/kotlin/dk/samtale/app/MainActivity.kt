@@ -42,7 +42,10 @@ class MainActivity : Activity(), ScreenActions {
             onBackInvokedDispatcher.registerOnBackInvokedCallback(OnBackInvokedDispatcher.PRIORITY_DEFAULT, cb)
             backCallback = cb
         }
-        openLink(intent)
+        // A link opens the code once: not again when the activity is recreated, nor when the
+        // app is reopened from the recent apps (the old intent comes back then).
+        val fromHistory = intent.flags and Intent.FLAG_ACTIVITY_LAUNCHED_FROM_HISTORY != 0
+        if (savedInstanceState == null && !fromHistory) openLink(intent)
     }
 
     override fun onNewIntent(intent: Intent) {
@@ -54,11 +57,11 @@ class MainActivity : Activity(), ScreenActions {
     override fun onStart() {
         super.onStart()
         // In front: the core asks whether the contact person is in the room (home screen).
-        calls.core.setAppVisible(true)
+        calls.activityStarted(true)
     }
 
     override fun onStop() {
-        calls.core.setAppVisible(false)
+        calls.activityStarted(false)
         super.onStop()
     }
 
@@ -71,8 +74,9 @@ class MainActivity : Activity(), ScreenActions {
     override fun onDestroy() {
         observing?.close()
         observing = null
+        // A newer instance may have taken over already: clear only what is still ours.
         if (calls.remoteVideo == renderer.remoteVideo::offer) calls.remoteVideo = null
-        calls.devices.selfView = null
+        if (calls.devices.selfView == renderer.selfView::offer) calls.devices.selfView = null
         backCallback?.let { onBackInvokedDispatcher.unregisterOnBackInvokedCallback(it) }
         super.onDestroy()
     }
@@ -124,7 +128,7 @@ class MainActivity : Activity(), ScreenActions {
         super.onRequestPermissionsResult(requestCode, permissions, grantResults)
         if (requestCode != REQUEST_PERMISSIONS) return
         // An empty answer: the dialog was dismissed; nothing was refused.
-        if (permissions.isNotEmpty()) calls.permissionsAnswered(permissions) else calls.reportPermissions()
+        if (permissions.isNotEmpty()) calls.permissionsAnswered(permissions, grantResults) else calls.reportPermissions()
     }
 
     /** The app's page in the phone's settings (to allow the microphone). */

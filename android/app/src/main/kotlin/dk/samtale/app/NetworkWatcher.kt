@@ -18,7 +18,11 @@ class NetworkWatcher(context: Context, private val changed: () -> Unit) {
 
     private val callback = object : ConnectivityManager.NetworkCallback() {
         override fun onAvailable(network: Network) {
-            val was = synchronized(this@NetworkWatcher) { current.also { current = network } }
+            val was = synchronized(this@NetworkWatcher) {
+                // A new network's addresses are not a second change.
+                if (current != network) addresses = emptyList()
+                current.also { current = network }
+            }
             if (was != null && was != network) changed()
         }
 

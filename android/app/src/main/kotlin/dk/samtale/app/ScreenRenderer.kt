@@ -6,6 +6,7 @@ import android.graphics.Typeface
 import android.graphics.drawable.GradientDrawable
 import android.graphics.drawable.RippleDrawable
 import android.content.res.ColorStateList
+import android.os.Build
 import android.util.TypedValue
 import android.view.Gravity
 import android.view.View
@@ -76,7 +77,7 @@ class ScreenRenderer(
             if (s.layout == Layout.CALL) callLayout(s) else page(s),
             FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.MATCH_PARENT),
         )
-        root.accessibilityPaneTitle = s.headline.text
+        if (Build.VERSION.SDK_INT >= 28) root.accessibilityPaneTitle = s.headline.text
         if (before == null || before.id != s.id || before.announce != s.announce) {
             // WCAG 4.1.3: every change is spoken ("Vi forbinder igen. Du skal ikke gøre noget.").
             @Suppress("DEPRECATION")
@@ -245,7 +246,7 @@ class ScreenRenderer(
             orientation = LinearLayout.VERTICAL
             setPadding(0, dp(24), 0, 0)
         }
-        box.addView(label(s.help.title.text, 22f, bold = true).apply { isAccessibilityHeading = true })
+        box.addView(label(s.help.title.text, 22f, bold = true).apply { heading(this) })
         box.addView(label(s.help.hours.text, 18f))
         box.addView(
             button(s.help.call.text, big = false, outlined = true).apply {
@@ -277,7 +278,12 @@ class ScreenRenderer(
 
     private fun headline(s: Screen) = label(s.headline.text, 30f, bold = true).apply {
         id = R.id.screen_headline
-        isAccessibilityHeading = true
+        heading(this)
+    }
+
+    /** A heading for screen readers (API 28+; before it TalkBack reads it as plain text). */
+    private fun heading(v: View) {
+        if (Build.VERSION.SDK_INT >= 28) v.isAccessibilityHeading = true
     }
 
     private fun body(s: Screen) = label(s.body.text, 22f).apply { id = R.id.screen_body }
