@@ -3,50 +3,18 @@
 //! two of the caseworker coming or going; the caseworker's list sees the app open and closed;
 //! a closed room makes the app forget it. Real server, real calls.
 
+mod common;
+
+use common::Screens;
 use samtale_core::{Call, CallState};
 use samtale_e2e::{STAFF_TOKEN, TestServer, with_devices};
-use samtale_ffi::{AppConfig, CallObserver, LogLevel, RemoteVideoFrame, Samtale, Screen, UiState};
+use samtale_ffi::{AppConfig, CallObserver, LogLevel, Samtale, UiState};
 use samtale_protocol::{CreateMeetingRequest, Meeting, MeetingKind};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How fast a change must show: the server answers a held question the moment a seat changes.
 const FLIP: Duration = Duration::from_secs(3);
-
-#[derive(Default)]
-struct Screens {
-    seen: Mutex<Vec<Screen>>,
-    changed: Condvar,
-}
-
-impl CallObserver for Screens {
-    fn on_screen(&self, screen: Screen) {
-        self.seen.lock().expect("screens").push(screen);
-        self.changed.notify_all();
-    }
-    fn on_remote_video(&self, _frame: RemoteVideoFrame) {}
-}
-
-impl Screens {
-    fn until(&self, what: &str, limit: Duration, pred: impl Fn(&Screen) -> bool) -> Screen {
-        let end = Instant::now() + limit;
-        let mut seen = self.seen.lock().expect("screens");
-        loop {
-            if let Some(s) = seen.last().filter(|s| pred(s)) {
-                return s.clone();
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "{what} not within {limit:?}; screens: {:?}",
-                seen.iter()
-                    .map(|s| format!("{}{}", s.id, if s.lit { " (lit)" } else { "" }))
-                    .collect::<Vec<_>>()
-            );
-            seen = self.changed.wait_timeout(seen, left).expect("screens").0;
-        }
-    }
-}
 
 async fn staff_joins(server: &TestServer, room: &Meeting) -> Call {
     let ticket = server

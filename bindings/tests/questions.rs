@@ -2,47 +2,12 @@
 //! call, the refused microphone (never a dead end), and "hang up?" when back is pressed during
 //! a call. Real server, real call.
 
+mod common;
+
+use common::{Screens, WAIT};
 use samtale_e2e::TestServer;
-use samtale_ffi::{
-    ActionKind, AppConfig, CallObserver, LogLevel, Permission, RemoteVideoFrame, Samtale, Screen,
-    UiState,
-};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
-
-#[derive(Default)]
-struct Screens {
-    seen: Mutex<Vec<Screen>>,
-    changed: Condvar,
-}
-
-impl CallObserver for Screens {
-    fn on_screen(&self, screen: Screen) {
-        self.seen.lock().expect("screens").push(screen);
-        self.changed.notify_all();
-    }
-    fn on_remote_video(&self, _frame: RemoteVideoFrame) {}
-}
-
-impl Screens {
-    /// Waits until the newest screen matches (30 s: only a bug reaches it).
-    fn until(&self, what: &str, pred: impl Fn(&Screen) -> bool) -> Screen {
-        let end = Instant::now() + Duration::from_secs(30);
-        let mut seen = self.seen.lock().expect("screens");
-        loop {
-            if let Some(s) = seen.last().filter(|s| pred(s)) {
-                return s.clone();
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            assert!(
-                !left.is_zero(),
-                "timed out waiting for {what}; screens: {:?}",
-                seen.iter().map(|s| s.id.as_str()).collect::<Vec<_>>()
-            );
-            seen = self.changed.wait_timeout(seen, left).expect("screens").0;
-        }
-    }
-}
+use samtale_ffi::{ActionKind, AppConfig, CallObserver, LogLevel, Permission, Samtale, UiState};
+use std::sync::Arc;
 
 fn core(url: String, dir: &std::path::Path) -> (Arc<Samtale>, Arc<Screens>) {
     let screens = Arc::new(Screens::default());
@@ -72,16 +37,16 @@ async fn permissions_are_asked_before_the_first_call_and_a_refused_microphone_is
     samtale.set_permissions(Permission::NotAsked, Permission::NotAsked);
     samtale.paste_code(meeting.code.clone());
     samtale.act(ActionKind::JoinWithCode);
-    let s = screens.until("the permission question", |s| s.id == "permissions");
+    let s = screens.until("the permission question", WAIT, |s| s.id == "permissions");
     assert_eq!(s.primary.map(|a| a.kind), Some(ActionKind::AskPermissions));
     assert_eq!(s.state, UiState::Idle, "nothing started before the answer");
     // The citizen refuses the microphone: how to turn it on, and a way back.
     samtale.set_permissions(Permission::Denied, Permission::NotAsked);
-    let s = screens.until("microphone-off", |s| s.id == "microphone-off");
+    let s = screens.until("microphone-off", WAIT, |s| s.id == "microphone-off");
     assert_eq!(s.primary.map(|a| a.kind), Some(ActionKind::OpenSettings));
     assert_eq!(s.secondary.map(|a| a.kind), Some(ActionKind::BackToStart));
     samtale.act(ActionKind::BackToStart);
-    let s = screens.until("the code entry", |s| s.id == "code-entry");
+    let s = screens.until("the code entry", WAIT, |s| s.id == "code-entry");
     assert_eq!(
         s.code.map(|c| c.digits),
         Some(10),
@@ -90,11 +55,11 @@ async fn permissions_are_asked_before_the_first_call_and_a_refused_microphone_is
     // The big button again: still refused, so the same help at once (no dialog the phone
     // would not show any more).
     samtale.act(ActionKind::JoinWithCode);
-    screens.until("microphone-off again", |s| s.id == "microphone-off");
+    screens.until("microphone-off again", WAIT, |s| s.id == "microphone-off");
     // Back from the settings with the microphone on (the camera still refused): the call
     // starts by itself, with the camera off.
     samtale.set_permissions(Permission::Granted, Permission::Denied);
-    let s = screens.until("in the call", |s| s.state == UiState::InCall);
+    let s = screens.until("in the call", WAIT, |s| s.state == UiState::InCall);
     let camera = s.toggles.iter().find(|t| t.id == "camera").expect("camera");
     assert!(
         !camera.on && !s.show_self_view,
@@ -116,26 +81,26 @@ async fn back_during_a_call_asks_before_hanging_up() {
         "on the start screen back is the platform's"
     );
     samtale.join(meeting.code.clone());
-    screens.until("in the call", |s| s.state == UiState::InCall);
+    screens.until("in the call", WAIT, |s| s.state == UiState::InCall);
     assert!(samtale.back());
-    let s = screens.until("hang up?", |s| s.id == "confirm-leave");
+    let s = screens.until("hang up?", WAIT, |s| s.id == "confirm-leave");
     assert_eq!(s.primary.map(|a| a.kind), Some(ActionKind::Leave));
     assert_eq!(s.secondary.map(|a| a.kind), Some(ActionKind::StayInCall));
     assert_eq!(s.state, UiState::InCall, "the call goes on while asking");
     // Back again, or "no": still in the call.
     assert!(samtale.back());
-    screens.until("the call again", |s| s.id == "in-call");
+    screens.until("the call again", WAIT, |s| s.id == "in-call");
     assert!(samtale.back());
-    screens.until("hang up? again", |s| s.id == "confirm-leave");
+    screens.until("hang up? again", WAIT, |s| s.id == "confirm-leave");
     samtale.act(ActionKind::StayInCall);
-    screens.until("the call again", |s| s.id == "in-call");
+    screens.until("the call again", WAIT, |s| s.id == "in-call");
     assert!(samtale.back());
-    screens.until("hang up? once more", |s| s.id == "confirm-leave");
+    screens.until("hang up? once more", WAIT, |s| s.id == "confirm-leave");
     samtale.act(ActionKind::Leave);
-    screens.until("ended", |s| s.id == "ended");
+    screens.until("ended", WAIT, |s| s.id == "ended");
     // After the call, back goes to the start (the one big button).
     assert!(samtale.back());
-    screens.until("home", |s| s.id == "home");
+    screens.until("home", WAIT, |s| s.id == "home");
     let texts = samtale.shell_texts();
     assert_eq!(texts.notification_title.text, "You are in a call");
     samtale.shutdown();
