@@ -463,10 +463,14 @@ async fn presence(
         charge_look_up(&state, peer)?;
         return Err(AppError::CodeUnavailable);
     };
-    state
-        .presence
-        .charge(&hash)
-        .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    // A closing is answered at once and changes only this app's own mark: not limited (an
+    // app going to the background must always be able to say so).
+    if !request.closing {
+        state
+            .presence
+            .charge(&hash)
+            .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
+    }
     // Subscribe before looking, so that no change slips between the look and the wait.
     let mut seats = state.hub.watch_seats();
     let mut present = state.hub.staff_present(&meeting_id);

@@ -295,7 +295,8 @@ async fn presence_tells_the_app_when_staff_come_and_go_and_the_list_when_the_app
         "the caseworker sees the app open"
     );
 
-    // The app waits (known = false); the caseworker comes in: the answer arrives at once.
+    // The app waits (known = false); the caseworker comes in: the answer arrives at once (if
+    // the question arrives after the caseworker, it is answered at once anyway).
     let waiting = {
         let (staff2, token) = (Staff::new(&server), token.clone());
         tokio::spawn(async move {
@@ -304,7 +305,6 @@ async fn presence_tells_the_app_when_staff_come_and_go_and_the_list_when_the_app
             (answer, t.elapsed())
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await; // let the question be held
     let caseworker = join(&staff.ticket(&r.meeting_id).await).await;
     let ((status, body), took) = waiting.await.unwrap();
     assert_eq!(status, 200);
@@ -330,12 +330,12 @@ async fn presence_tells_the_app_when_staff_come_and_go_and_the_list_when_the_app
         t.elapsed()
     );
 
-    // The caseworker leaves: the waiting app learns it at once.
+    // The caseworker leaves: the waiting app learns it at once (held or not, the answer is
+    // the same).
     let waiting = {
         let (staff2, token) = (Staff::new(&server), token.clone());
         tokio::spawn(async move { presence(&staff2, &token, Some(true)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
     let mut ws = caseworker.ws;
     ws.send(json!({"type": "leave"})).await;
     ws.skip_until_closed().await;
@@ -343,12 +343,27 @@ async fn presence_tells_the_app_when_staff_come_and_go_and_the_list_when_the_app
     assert!(!parse(&body).staff_present);
 
     // The app closes while a question is held: the list stops showing it at once, and the
-    // held question, answered later, does not open it again.
+    // held question, answered later, does not open it again. First closed, so that the list
+    // shows when the held question has arrived (it opens the app again).
+    let closing = json!({"pairing_token": token, "closing": true});
+    assert_eq!(
+        post(&staff, "/api/v1/presence", closing.clone())
+            .await
+            .status(),
+        200
+    );
     let held = {
         let (staff2, token) = (Staff::new(&server), token.clone());
         tokio::spawn(async move { presence(&staff2, &token, Some(false)).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let end = Instant::now() + WAIT;
+    while !list(&staff)
+        .await
+        .iter()
+        .any(|m| m.meeting_id == r.meeting_id && m.citizen_app_open)
+    {
+        assert!(Instant::now() < end, "the held question never arrived");
+    }
     let resp = post(
         &staff,
         "/api/v1/presence",
