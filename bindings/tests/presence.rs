@@ -8,7 +8,7 @@ mod common;
 use common::Screens;
 use samtale_core::{Call, CallState};
 use samtale_e2e::{STAFF_TOKEN, TestServer, with_devices};
-use samtale_ffi::{CallObserver, Samtale, UiState};
+use samtale_ffi::{AppConfig, CallObserver, LogLevel, Samtale, UiState};
 use samtale_protocol::{CreateMeetingRequest, Meeting, MeetingKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -58,7 +58,15 @@ async fn the_big_button_lights_up_when_the_caseworker_is_in_the_room() {
     let storage = tempfile::tempdir().expect("tmp");
     let screens = Arc::new(Screens::default());
     let samtale = Samtale::new(
-        common::app_config(server.url(), storage.path(), Some("da")),
+        AppConfig {
+            server_url: server.url(),
+            brand_id: "test".into(),
+            storage_dir: storage.path().to_string_lossy().into_owned(),
+            log_level: LogLevel::Warn,
+            extra_ca_pem: None,
+            brand_toml: include_str!("../../brands/eksempel/brand.toml").into(),
+            language: Some("da".into()),
+        },
         Arc::clone(&screens) as Arc<dyn CallObserver>,
         None,
     )

@@ -12,7 +12,15 @@ use std::sync::Arc;
 fn core(url: String, dir: &std::path::Path) -> (Arc<Samtale>, Arc<Screens>) {
     let screens = Arc::new(Screens::default());
     let samtale = Samtale::new(
-        common::app_config(url, dir, Some("en")),
+        AppConfig {
+            server_url: url,
+            brand_id: "test".into(),
+            storage_dir: dir.to_string_lossy().into_owned(),
+            log_level: LogLevel::Warn,
+            extra_ca_pem: None,
+            brand_toml: include_str!("../../brands/eksempel/brand.toml").into(),
+            language: Some("en".into()),
+        },
         Arc::clone(&screens) as Arc<dyn CallObserver>,
         None,
     )

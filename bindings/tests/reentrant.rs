@@ -4,10 +4,10 @@
 //! `join()` while it held the core's runtime lock, so a `join()` from that callback (a
 //! double tap) waited for itself forever.
 
-mod common;
-
 use samtale_e2e::TestServer;
-use samtale_ffi::{CallObserver, EndKind, RemoteVideoFrame, Samtale, Screen, UiState};
+use samtale_ffi::{
+    AppConfig, CallObserver, EndKind, LogLevel, RemoteVideoFrame, Samtale, Screen, UiState,
+};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -84,7 +84,15 @@ async fn an_observer_may_join_leave_and_shut_down_from_its_callbacks() {
         steps: Mutex::new(tx),
     });
     let samtale = Samtale::new(
-        common::app_config(server.url(), storage.path(), None),
+        AppConfig {
+            server_url: server.url(),
+            brand_id: "test".into(),
+            storage_dir: storage.path().to_string_lossy().into_owned(),
+            log_level: LogLevel::Warn,
+            extra_ca_pem: None,
+            brand_toml: include_str!("../../brands/eksempel/brand.toml").into(),
+            language: None,
+        },
         Arc::clone(&observer) as Arc<dyn CallObserver>,
         None,
     )

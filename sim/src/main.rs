@@ -631,7 +631,7 @@ async fn host(server: &str, token: &str, seconds: u64, media: &MediaArgs, rep: R
         json!({"code": meeting.code_display, "meeting_id": meeting.meeting_id}),
     );
     let call = Call::join_with_ticket(media_config(server, media), ticket);
-    stay_with(call, None, options, media, "caseworker", seconds, &rep).await
+    stay(call, options, media, "caseworker", seconds, &rep).await
 }
 
 /// The example brand, for a citizen without `--brand`.
@@ -731,8 +731,19 @@ async fn join(
     code
 }
 
-/// Stays in a call for `seconds` (0 = until Ctrl-C or the end), then leaves and reports; the
-/// devices go through `port` when given (the phones' API), else straight to the call.
+/// Stays in a call for `seconds` (0 = until Ctrl-C or the end), then leaves and reports.
+async fn stay(
+    call: Call,
+    options: DeviceOptions,
+    media: &MediaArgs,
+    who: &'static str,
+    seconds: u64,
+    rep: &Reporter,
+) -> i32 {
+    stay_with(call, None, options, media, who, seconds, rep).await
+}
+
+/// As [`stay`], the devices going through `port` when given (the phones' API).
 async fn stay_with(
     call: Call,
     port: Option<Arc<dyn MediaPort>>,

@@ -325,14 +325,3 @@ export async function accessibilityViolations(page) {
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(' ')).join(', ')})`);
 }
-
-/** A test's checks: `check(ok, message)` prints and counts; `failures` lists what failed. */
-export function checker(name) {
-  const c = { passed: 0, failures: [] };
-  c.check = (ok, message) => {
-    if (ok) c.passed += 1;
-    else c.failures.push(message);
-    console.log(`${name}: ${ok ? 'ok  ' : 'FAIL'} ${message}`);
-  };
-  return c;
-}

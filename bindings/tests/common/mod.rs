@@ -2,7 +2,7 @@
 //! for one (with a deadline; no sleeping).
 #![allow(dead_code)]
 
-use samtale_ffi::{AppConfig, CallObserver, LogLevel, RemoteVideoFrame, Screen};
+use samtale_ffi::{CallObserver, RemoteVideoFrame, Screen};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -43,22 +43,5 @@ impl Screens {
             );
             seen = self.changed.wait_timeout(seen, left).expect("screens").0;
         }
-    }
-}
-
-/// The app's configuration for a test: the example brand, warnings only.
-pub fn app_config(
-    server_url: String,
-    storage: &std::path::Path,
-    language: Option<&str>,
-) -> AppConfig {
-    AppConfig {
-        server_url,
-        brand_id: "test".into(),
-        storage_dir: storage.to_string_lossy().into_owned(),
-        log_level: LogLevel::Warn,
-        extra_ca_pem: None,
-        brand_toml: include_str!("../../../brands/eksempel/brand.toml").into(),
-        language: language.map(str::to_owned),
     }
 }

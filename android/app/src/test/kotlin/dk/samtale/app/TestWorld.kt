@@ -179,8 +179,3 @@ class FakePlane(private val b: ByteBuffer, private val row: Int, private val px:
 /** The view with [id] on the activity's screen now (fails the test if there is none). */
 fun android.app.Activity.v(id: Int): View =
     findViewById<View>(id) ?: throw AssertionError("no view ${resources.getResourceEntryName(id)} on this screen")
-
-/** Presses [digits] on the app's own keypad (anything but digits is skipped). */
-fun android.app.Activity.typeOnKeypad(digits: String) {
-    for (d in digits.filter(Char::isDigit)) window.decorView.findViewWithTag<View>("key-$d").performClick()
-}
