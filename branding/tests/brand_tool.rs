@@ -164,6 +164,49 @@ fn the_shipped_brands_pass_and_build_for_both_platforms() {
                 "{s}"
             );
         }
+        for lang in ["da", "en"] {
+            let s = std::fs::read_to_string(ios.join(format!("{lang}.lproj/InfoPlist.strings")))
+                .expect("strings");
+            let catalog = parsed.catalog(lang).expect("catalog");
+            for (key, text) in [
+                ("NSMicrophoneUsageDescription", "microphone-usage"),
+                ("NSCameraUsageDescription", "camera-usage"),
+            ] {
+                let words = catalog.get(text, &Default::default());
+                assert!(
+                    s.contains(&format!("\"{key}\" = \"{words}\";")),
+                    "{lang} {key}: {s}"
+                );
+            }
+            assert!(
+                s.contains(&format!(
+                    "\"SamtaleMunicipality\" = \"{}\";",
+                    parsed.municipality.get(lang)
+                )),
+                "{s}"
+            );
+        }
+        let xcconfig = std::fs::read_to_string(ios.join("Brand.xcconfig")).expect("xcconfig");
+        assert!(
+            xcconfig.contains(&format!("PRODUCT_BUNDLE_IDENTIFIER = {}\n", parsed.app_id)),
+            "{xcconfig}"
+        );
+        let host = parsed
+            .server_url
+            .split("://")
+            .nth(1)
+            .and_then(|r| r.split(['/', ':']).next())
+            .expect("host");
+        assert!(
+            xcconfig.contains(&format!("SAMTALE_SERVER_HOST = {host}\n")),
+            "{xcconfig}"
+        );
+        for line in xcconfig.lines().skip(1) {
+            assert!(
+                !line.contains("//"),
+                "an xcconfig value with a comment in it: {line}"
+            );
+        }
         let plist = std::fs::read_to_string(ios.join("Brand.plist")).expect("plist");
         assert!(
             plist.contains(&format!("<string>{}</string>", parsed.app_id)),

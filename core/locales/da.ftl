@@ -85,6 +85,11 @@ notification-body = Tryk her for at se samtalen.
 remote-video-label = Video af din kontaktperson
 self-view-label = Dit eget billede
 
+## What the phone's own dialog says when it asks for the microphone and the camera (iOS: the
+## app's Info.plist, written by samtale-brand).
+microphone-usage = Appen skal bruge mikrofonen. Så kan I tale sammen.
+camera-usage = Appen skal bruge kameraet. Så kan den anden se dig.
+
 ## Home, when the app knows whether the contact person is in the standing room.
 contact-person = Din kontaktperson
 home-present-headline = { $name } venter på dig

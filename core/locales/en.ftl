@@ -81,6 +81,11 @@ notification-body = Tap here to see the call.
 remote-video-label = Video of your contact person
 self-view-label = Your own picture
 
+## What the phone's own dialog says when it asks for the microphone and the camera (iOS: the
+## app's Info.plist, written by samtale-brand).
+microphone-usage = The app needs the microphone. Then you can talk together.
+camera-usage = The app needs the camera. Then the other person can see you.
+
 ## Home, when the app knows whether the contact person is in the standing room.
 contact-person = Your contact person
 home-present-headline = { $name } is waiting

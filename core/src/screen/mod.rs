@@ -170,6 +170,27 @@ pub fn shell_texts(brand: &BrandView, catalog: &Catalog) -> ShellTexts {
     }
 }
 
+/// What the phone's own permission dialog says (iOS `NSMicrophoneUsageDescription`,
+/// `NSCameraUsageDescription`): fixed when the app is built, so `samtale-brand` writes them
+/// into the app's `InfoPlist.strings` (Android's dialog has no such text; the `permissions`
+/// screen explains before it).
+pub fn usage_descriptions(brand: &BrandView, catalog: &Catalog) -> [Text; 2] {
+    let vars = Vars {
+        municipality: brand.municipality.clone(),
+        ..Vars::default()
+    };
+    [
+        Text {
+            id: "microphone-usage",
+            text: catalog.get("microphone-usage", &vars),
+        },
+        Text {
+            id: "camera-usage",
+            text: catalog.get("camera-usage", &vars),
+        },
+    ]
+}
+
 /// A text with its stable catalog id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Text {

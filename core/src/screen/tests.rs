@@ -262,6 +262,9 @@ fn every_catalog_key_is_used_by_some_screen() {
     for t in shell_list(&shell_texts(&brand(true, true), &da)) {
         used.insert(t.id.to_owned());
     }
+    for t in usage_descriptions(&brand(true, true), &da) {
+        used.insert(t.id.to_owned());
+    }
     // Not a text of its own: the default for `{ $name }`.
     used.insert("contact-person".to_owned());
     let keys: BTreeSet<String> = catalog::keys(LOCALES[0].1).into_iter().collect();
