@@ -262,6 +262,8 @@ impl samtale_core::remember::TokenStore for ForeignStore {
 struct Current {
     call: Call,
     _subscriptions: Vec<Subscription>,
+    /// The device watch of this call (ends with it).
+    watch: tokio::task::JoinHandle<()>,
 }
 
 /// The core, for one app. Create one with `Samtale(config, observer)`, call `shutdown()` when
@@ -1091,9 +1093,16 @@ impl Samtale {
                 i420: d.frame.data().to_vec(),
             })
         });
+        let watch = runtime.spawn(watch_devices(
+            call.clone(),
+            Arc::clone(&self.presenter),
+            Arc::clone(&self.generation),
+            generation,
+        ));
         *lock(&self.current) = Some(Current {
             call,
             _subscriptions: vec![states, frames],
+            watch,
         });
     }
 
@@ -1102,8 +1111,33 @@ impl Samtale {
         // Whatever the left call still reports is not shown.
         *lock(&self.generation) += 1;
         if let Some(c) = left {
+            c.watch.abort();
             c.call.leave();
         }
+    }
+}
+
+/// Once a second while this call is current: are the microphone and camera delivering what
+/// they should (`device_watch`)? The screen says so when not (and again when they are).
+async fn watch_devices(
+    call: Call,
+    presenter: Arc<Presenter>,
+    current: Arc<Mutex<u64>>,
+    generation: u64,
+) {
+    let start = tokio::time::Instant::now();
+    let mut watch = samtale_core::device_watch::DeviceWatch::default();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if *lock(&current) != generation {
+            return;
+        }
+        let (microphone, camera) = presenter.expected_devices();
+        let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let problem = watch.observe(now, call.device_counters(), microphone, camera);
+        presenter.set_device_problem(problem);
     }
 }
 

@@ -5,6 +5,7 @@ use crate::convert::{EndKind, ErrorKind, UiState};
 use crate::screens::{self, ActionKind, Permission, Screen, ShellTexts};
 use samtale_core::brand::Brand;
 use samtale_core::code::CODE_DIGITS;
+use samtale_core::device_watch::DeviceProblem;
 use samtale_core::observer::{Observable, Subscription};
 use samtale_core::remember::TokenStore;
 use samtale_core::screen::catalog::Catalog;
@@ -34,6 +35,8 @@ struct View {
     pending: Option<ActionKind>,
     /// What the server last said about the remembered room.
     presence: Option<PresenceView>,
+    /// A device that gives nothing during this call (the device watch).
+    device_problem: Option<DeviceProblem>,
 }
 
 /// The screens of one `Samtale`.
@@ -84,6 +87,7 @@ impl Presenter {
             camera: Permission::Granted,
             pending: None,
             presence: None,
+            device_problem: None,
         };
         let brand = brand.view(lang);
         let first = Self::render(&brand, &catalog, &view);
@@ -107,6 +111,7 @@ impl Presenter {
             camera_on: v.camera_on,
             overlay: v.overlay,
             presence: v.presence.clone(),
+            device_problem: v.device_problem,
         };
         screens::screen(core::screen(&input, brand, catalog), v.state.clone())
     }
@@ -137,6 +142,28 @@ impl Presenter {
             return;
         }
         self.update(|v| v.0.presence = p);
+    }
+
+    /// Which devices should be delivering now: (microphone, camera), each in a call, switched
+    /// on by the citizen and allowed by the phone.
+    pub(crate) fn expected_devices(&self) -> (bool, bool) {
+        let v = lock(&self.view);
+        let live = matches!(
+            v.state,
+            UiState::Joining | UiState::Waiting | UiState::InCall | UiState::Reconnecting
+        );
+        (
+            live && v.microphone_on && v.microphone == Permission::Granted,
+            live && v.camera_on && v.camera == Permission::Granted,
+        )
+    }
+
+    /// What the device watch says now (shown only when it changes).
+    pub(crate) fn set_device_problem(&self, p: Option<DeviceProblem>) {
+        if lock(&self.view).device_problem == p {
+            return;
+        }
+        self.update(|v| v.0.device_problem = p);
     }
 
     /// Whether a permission question is shown.
@@ -202,6 +229,10 @@ impl Presenter {
             );
             if v.overlay == Some(Overlay::ConfirmLeave) && !calling {
                 v.overlay = None;
+            }
+            // A device problem belongs to the call it was noticed in.
+            if !calling {
+                v.device_problem = None;
             }
             v.state = state;
         });

@@ -174,6 +174,10 @@ pub struct Screen {
     pub headline: Text,
     /// One or two short sentences.
     pub body: Text,
+    /// Something the core noticed by itself during the call, with what to do: a microphone that
+    /// gives no sound (`notice-microphone-silent`), a camera that shows nothing
+    /// (`notice-camera-dark`). Drawn below `body`; `announce` ends with it.
+    pub notice: Option<Text>,
     /// At most one primary action.
     pub primary: Option<Action>,
     /// A second answer, as big as the primary one (only on a question: `confirm-leave`,
@@ -298,6 +302,7 @@ pub(crate) fn screen(s: core::Screen, state: UiState) -> Screen {
         pictogram: s.pictogram.map(pictogram),
         headline: text(s.headline),
         body: text(s.body),
+        notice: s.notice.map(text),
         primary: s.primary.map(action),
         secondary: s.secondary.map(action),
         toggles: s
@@ -438,6 +443,7 @@ pub(crate) fn every_screen(
                 camera_on: true,
                 overlay,
                 presence: None,
+                device_problem: None,
             };
             (state, input)
         })
@@ -450,6 +456,27 @@ pub(crate) fn every_screen(
             display_name: name.map(str::to_owned),
         });
         inputs.insert(5, (state, input));
+    }
+    // A device that gives nothing, noticed during the call: the microphone in the call, the
+    // camera while waiting.
+    for (state, problem) in [
+        (
+            UiState::InCall,
+            samtale_core::device_watch::DeviceProblem::MicrophoneSilent,
+        ),
+        (
+            UiState::Waiting,
+            samtale_core::device_watch::DeviceProblem::CameraDark,
+        ),
+    ] {
+        if let Some((s, input)) = inputs
+            .iter()
+            .find(|(s, i)| *s == state && i.overlay.is_none())
+        {
+            let (s, mut input) = (s.clone(), input.clone());
+            input.device_problem = Some(problem);
+            inputs.push((s, input));
+        }
     }
     Ok(inputs
         .into_iter()

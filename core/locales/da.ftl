@@ -85,6 +85,10 @@ notification-body = Tryk her for at se samtalen.
 remote-video-label = Video af din kontaktperson
 self-view-label = Dit eget billede
 
+## Said during a call when the app notices a device that gives nothing.
+notice-microphone-silent = Din mikrofon giver ingen lyd. Tjek at den ikke er slået fra.
+notice-camera-dark = Dit kamera viser intet billede. Tjek at det ikke er slået fra.
+
 ## What the phone's own dialog says when it asks for the microphone and the camera (iOS: the
 ## app's Info.plist, written by samtale-brand).
 microphone-usage = Appen skal bruge mikrofonen. Så kan I tale sammen.

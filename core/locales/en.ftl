@@ -81,6 +81,10 @@ notification-body = Tap here to see the call.
 remote-video-label = Video of your contact person
 self-view-label = Your own picture
 
+## Said during a call when the app notices a device that gives nothing.
+notice-microphone-silent = Your microphone gives no sound. Check that it is not turned off.
+notice-camera-dark = Your camera shows no picture. Check that it is not turned off.
+
 ## What the phone's own dialog says when it asks for the microphone and the camera (iOS: the
 ## app's Info.plist, written by samtale-brand).
 microphone-usage = The app needs the microphone. Then you can talk together.

@@ -430,7 +430,11 @@ impl Brand {
                 let n = text.chars().count();
                 let max = if key.ends_with("-headline") {
                     MAX_HEADLINE_CHARS
-                } else if key.ends_with("-body") || key.ends_with("-usage") || key == "code-wrong" {
+                } else if key.ends_with("-body")
+                    || key.ends_with("-usage")
+                    || key.starts_with("notice-")
+                    || key == "code-wrong"
+                {
                     MAX_BODY_CHARS
                 } else {
                     MAX_LABEL_CHARS

@@ -12,6 +12,7 @@
 
 pub mod api;
 pub mod brand;
+pub mod device_watch;
 #[cfg(feature = "emulator")]
 pub mod devices;
 pub mod engine;

@@ -104,6 +104,15 @@ struct PartView: View {
                 .scaled(Metrics.bodyFont)
                 .foregroundStyle(Brand.text)
                 .fixedSize(horizontal: false, vertical: true)
+        case .notice(let t):
+            SwiftUI.Text(verbatim: t.text)
+                .scaled(Metrics.bodyFont, weight: .bold)
+                .foregroundStyle(Brand.text)
+                .fixedSize(horizontal: false, vertical: true)
+                .frame(maxWidth: .infinity, alignment: .leading)
+                .padding(.horizontal, 16)
+                .padding(.vertical, 12)
+                .overlay(RoundedRectangle(cornerRadius: 12).strokeBorder(Brand.accent, lineWidth: 4))
         case .codeSlots(let shown, let spoken):
             SwiftUI.Text(verbatim: shown)
                 .scaled(Metrics.codeFont, weight: .bold)
@@ -252,7 +261,7 @@ struct CallView: View {
     }
 
     @ViewBuilder private var picture: some View {
-        if case .video(let remote, let selfView, let pictogram, let banner)? = model.presentation.parts.first {
+        if case .video(let remote, let selfView, let pictogram, let notice, let banner)? = model.presentation.parts.first {
             ZStack(alignment: .topTrailing) {
                 Color.black
                 if remote {
@@ -274,10 +283,16 @@ struct CallView: View {
                         .padding(12)
                         .accessibilityLabel(SwiftUI.Text(verbatim: model.texts.selfView.text))
                 }
-                if let banner {
-                    // The picture may stand still: say so on the picture, where the eyes are.
-                    VStack {
-                        Spacer()
+                VStack(spacing: 0) {
+                    Spacer()
+                    // What the core noticed, where the eyes are (the controls stay in sight).
+                    if let notice {
+                        PartView(model: model, part: .notice(notice))
+                            .background(Brand.background, in: RoundedRectangle(cornerRadius: 12))
+                            .padding(12)
+                    }
+                    if let banner {
+                        // The picture may stand still: say so on the picture.
                         SwiftUI.Text(verbatim: banner.text)
                             .scaled(24, weight: .bold)
                             .foregroundStyle(.white)

@@ -45,6 +45,9 @@ struct MediaArgs {
     /// Microphone: play this WAV file, looped, instead of the speech-like test signal.
     #[arg(long, value_name = "FILE.wav")]
     audio: Option<PathBuf>,
+    /// Camera: deliver no pictures at all (a camera that is on but shows nothing).
+    #[arg(long, conflicts_with = "video")]
+    no_camera: bool,
     /// Write what was sent and heard (sent-audio.wav, received-audio.wav) and a received
     /// picture per second (video-NNNN.png) into DIR.
     #[arg(long, value_name = "DIR")]
@@ -210,6 +213,9 @@ fn device_options(media: &MediaArgs) -> Result<DeviceOptions, String> {
     }
     if let Some(path) = &media.audio {
         options.audio = AudioInput::Samples(Arc::new(files::read_wav(path)?));
+    }
+    if media.no_camera {
+        options.video = VideoInput::None;
     }
     if let Some(dir) = &media.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -647,12 +653,13 @@ impl samtale_ffi::CallObserver for ScreenReporter {
     fn on_screen(&self, screen: samtale_ffi::Screen) {
         let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
         // A new screen, or the home button lighting up or going out (presence).
-        let key = format!("{} {}", screen.id, screen.lit);
+        let notice = screen.notice.as_ref().map(|n| n.id.clone());
+        let key = format!("{} {} {notice:?}", screen.id, screen.lit);
         if *last != key && self.rep.json() {
             self.rep.event(
                 "citizen",
                 "screen",
-                json!({"id": screen.id, "lit": screen.lit, "announce": screen.announce}),
+                json!({"id": screen.id, "lit": screen.lit, "notice": notice, "announce": screen.announce}),
             );
         }
         *last = key;

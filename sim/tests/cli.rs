@@ -111,6 +111,125 @@ async fn join_exchanges_media_and_leaves_before_the_process_exits() {
     server.shutdown().await;
 }
 
+/// A microphone that gives digital silence and a camera that is on but gives nothing (a
+/// phone's privacy switch, another app holding the device): the citizen's call screens say so
+/// by themselves, in the screen model's words, within the device watch's windows, and the call
+/// goes on (issue 16).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn join_notices_a_silent_microphone_and_a_dark_camera() {
+    use samtale_core::device_watch::{CAMERA_DARK_MS, MICROPHONE_SILENT_MS};
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = server(&dir).await;
+    let url = server.base_url();
+    let api = ApiClient::new(&url, Duration::from_secs(5)).expect("api");
+    let meeting = api.create_meeting(TOKEN, None).await.expect("meeting");
+    let ticket = api
+        .staff_ticket(TOKEN, &meeting.meeting_id)
+        .await
+        .expect("ticket");
+    let staff = Call::join_with_ticket(CallConfig::new(url.clone()).loopback(), ticket);
+    let _devices = samtale_core::devices::Devices::attach(&staff, Default::default());
+    staff
+        .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
+        .await;
+    let wav = dir.path().join("silence.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 48_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&wav, spec).expect("wav");
+    for _ in 0..48_000 {
+        w.write_sample(0i16).expect("sample");
+    }
+    w.finalize().expect("wav");
+    let seconds = (MICROPHONE_SILENT_MS / 1000 + 4).to_string();
+    let wav = wav.to_string_lossy().into_owned();
+    let (code, stdout) = sim(&[
+        "join",
+        "--server",
+        &url,
+        "--code",
+        &meeting.code_display,
+        "--seconds",
+        &seconds,
+        "--loopback",
+        "--json",
+        "--audio",
+        &wav,
+        "--no-camera",
+    ])
+    .await;
+    assert_eq!(code, 0, "the call went on: {stdout}");
+    let screens: Vec<serde_json::Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "screen")
+        .collect();
+    let first = |notice: &str| {
+        screens
+            .iter()
+            .find(|v| v["notice"] == notice)
+            .unwrap_or_else(|| panic!("no {notice}: {screens:?}"))
+    };
+    let joining = screens
+        .iter()
+        .find(|v| v["id"] == "joining")
+        .and_then(|v| v["t_ms"].as_u64())
+        .expect("joining");
+    // The camera first (its window is shorter), then the microphone (sound comes first).
+    let dark = first("notice-camera-dark");
+    let silent = first("notice-microphone-silent");
+    for (v, window) in [(dark, CAMERA_DARK_MS), (silent, MICROPHONE_SILENT_MS)] {
+        let after = v["t_ms"].as_u64().unwrap_or(0).saturating_sub(joining);
+        println!("{}: {after} ms after joining", v["notice"]);
+        assert!(
+            (window..=window + 3_000).contains(&after),
+            "{} after {after} ms (window {window} ms)",
+            v["notice"]
+        );
+        let announce = v["announce"].as_str().unwrap_or("");
+        assert!(
+            announce.contains("ikke er slået fra"),
+            "the screen reader hears it too: {announce}"
+        );
+    }
+    assert!(
+        screens
+            .iter()
+            .any(|v| v["id"] == "in-call" && v["notice"] == "notice-microphone-silent"),
+        "in the call with the notice: {screens:?}"
+    );
+    // Working devices (the emulator's speech-like microphone, with its pauses, and its
+    // camera), longer than both windows: nothing is said.
+    staff
+        .wait_for(Duration::from_secs(10), |s| *s == CallState::Waiting)
+        .await;
+    let (code, stdout) = sim(&[
+        "join",
+        "--server",
+        &url,
+        "--code",
+        &meeting.code_display,
+        "--seconds",
+        &seconds,
+        "--loopback",
+        "--json",
+    ])
+    .await;
+    assert_eq!(code, 0, "{stdout}");
+    let noticed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("\"event\":\"screen\"") && l.contains("\"notice\":\"notice-"))
+        .collect();
+    assert!(noticed.is_empty(), "a working device reported: {noticed:?}");
+    assert!(stdout.contains("\"in-call\""), "{stdout}");
+    staff.leave();
+    staff.closed().await;
+    server.shutdown().await;
+}
+
 /// Exit code of `samtale-sim join --server SERVER --code CODE`.
 async fn join_exit_code(server: &str, code: &str) -> i32 {
     sim(&["join", "--server", server, "--code", code]).await.0

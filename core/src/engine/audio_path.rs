@@ -42,7 +42,14 @@ pub(crate) struct AudioCounters {
     pub(crate) decoded: AtomicU64,
     pub(crate) fec: AtomicU64,
     pub(crate) plc: AtomicU64,
+    /// 10 ms chunks captured with sound in them (above digital silence), while not muted: the
+    /// device watch (`device_watch`) notices a microphone that gives nothing.
+    pub(crate) sound: AtomicU64,
 }
+
+/// Samples at most this loud count as digital silence (what a muted or blocked microphone
+/// delivers; a real one's noise floor is above it).
+const DIGITAL_SILENCE: u16 = 2;
 
 /// The callbacks' ends of the rings, and how to wake the worker.
 pub(crate) struct AudioPath {
@@ -188,6 +195,14 @@ pub(crate) fn run_worker(media: Weak<MediaIo>, mut ends: WorkerEnds) {
                 frame[..a.len()].copy_from_slice(a);
                 frame[a.len()..n].copy_from_slice(b);
                 chunk.commit_all();
+                let path = media.audio();
+                if !path.mic_muted.load(Ordering::Relaxed)
+                    && frame[..n]
+                        .iter()
+                        .any(|s| s.unsigned_abs() > DIGITAL_SILENCE)
+                {
+                    path.counters.sound.fetch_add(1, Ordering::Relaxed);
+                }
                 media.encode_audio(&mut encoder, &frame[..n]);
             }
             // Playout.

@@ -396,6 +396,8 @@ pub(crate) struct MediaIo {
     frames: Listeners<DecodedFrame>,
     keyframe_wanted: AtomicBool,
     camera_on: AtomicBool,
+    /// Pictures handed in while the camera is on (the device watch).
+    camera_frames: AtomicU64,
     video_rx: VideoCounters,
     send: SendCounters,
     rate: Mutex<RateController>,
@@ -418,6 +420,7 @@ impl MediaIo {
             frames: Listeners::new(VIDEO_MAILBOX, "call-video"),
             keyframe_wanted: AtomicBool::new(false),
             camera_on: AtomicBool::new(true),
+            camera_frames: AtomicU64::new(0),
             video_rx: VideoCounters::default(),
             send: SendCounters::default(),
             rate: Mutex::new(RateController::new()),
@@ -458,6 +461,7 @@ impl MediaIo {
         if !self.camera_on.load(Ordering::Relaxed) {
             return;
         }
+        self.camera_frames.fetch_add(1, Ordering::Relaxed);
         self.mailbox.put(frame.rotated(rotation), Instant::now());
     }
 
@@ -607,6 +611,14 @@ impl MediaIo {
                     }
                 }
             }
+        }
+    }
+
+    /// What the microphone and camera delivered so far (see `device_watch`).
+    pub(crate) fn device_counters(&self) -> crate::device_watch::DeviceCounters {
+        crate::device_watch::DeviceCounters {
+            microphone_sound: self.audio.counters.sound.load(Ordering::Relaxed),
+            camera_frames: self.camera_frames.load(Ordering::Relaxed),
         }
     }
 

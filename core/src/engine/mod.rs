@@ -327,6 +327,12 @@ impl Call {
         self.shared.media.stats()
     }
 
+    /// What the microphone and camera delivered so far: chunks with sound, pictures (for
+    /// [`crate::device_watch::DeviceWatch`]).
+    pub fn device_counters(&self) -> crate::device_watch::DeviceCounters {
+        self.shared.media.device_counters()
+    }
+
     /// Hands 10 ms of captured audio (48 kHz mono, 480 samples) to the encoder. Never blocks:
     /// call it from the audio capture callback. Other lengths are accepted and re-chunked.
     pub fn push_audio(&self, pcm: &[i16]) {

@@ -269,6 +269,9 @@ pub struct Screen {
     pub headline: Text,
     /// One sentence or two.
     pub body: Text,
+    /// Something the core noticed by itself during the call (a microphone that gives no
+    /// sound, a camera that shows nothing), in one or two plain sentences with what to do.
+    pub notice: Option<Text>,
     /// At most one primary action.
     pub primary: Option<Action>,
     /// A second answer beside the primary one, as big (only on a question: "hang up?" has
@@ -327,6 +330,8 @@ pub struct ScreenInput {
     /// Whether someone from the municipality is in the remembered room, when the app knows
     /// (the home screen says so, and its button lights up).
     pub presence: Option<PresenceView>,
+    /// A device that gives nothing during the call (`device_watch`): the call's screens say so.
+    pub device_problem: Option<crate::device_watch::DeviceProblem>,
 }
 
 /// What the server said about the remembered room (`POST /api/v1/presence`).
@@ -610,11 +615,35 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
     } else {
         Vec::new()
     };
-    let announce = match &code {
-        Some(CodeEntry {
-            problem: Some(p), ..
-        }) => p.text.clone(),
+    // Only over the call's own screens (a question covers it; after the call it is moot).
+    let live = matches!(
+        input.situation,
+        Situation::Joining | Situation::Waiting | Situation::InCall | Situation::Reconnecting
+    );
+    let notice = match input.device_problem {
+        Some(_) if !live || input.overlay.is_some() => None,
+        Some(crate::device_watch::DeviceProblem::MicrophoneSilent) if input.microphone_on => {
+            Some(t("notice-microphone-silent"))
+        }
+        Some(crate::device_watch::DeviceProblem::CameraDark) if input.camera_on => {
+            Some(t("notice-camera-dark"))
+        }
+        _ => None,
+    };
+    let announce = match (&code, &notice) {
+        (
+            Some(CodeEntry {
+                problem: Some(p), ..
+            }),
+            _,
+        ) => p.text.clone(),
         // A full stop after the headline: screen readers pause there.
+        (_, Some(n)) => format!(
+            "{}. {} {}",
+            headline.text.trim_end_matches('.'),
+            body.text,
+            n.text
+        ),
         _ => format!("{}. {}", headline.text.trim_end_matches('.'), body.text),
     };
     Screen {
@@ -624,6 +653,7 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
         pictogram: brand.pictograms.then_some(pictogram),
         headline,
         body,
+        notice,
         primary,
         secondary,
         toggles,

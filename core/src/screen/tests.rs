@@ -1,6 +1,7 @@
 use super::catalog::{self, Catalog, LOCALES};
 use super::plain;
 use super::*;
+use crate::device_watch::DeviceProblem;
 use std::collections::{BTreeMap, BTreeSet};
 
 fn brand(pictograms: bool, self_view: bool) -> BrandView {
@@ -24,6 +25,7 @@ fn input(situation: Situation, remembered: bool) -> ScreenInput {
         camera_on: true,
         overlay: None,
         presence: None,
+        device_problem: None,
     }
 }
 
@@ -91,6 +93,7 @@ fn all_texts(s: &Screen) -> Vec<&Text> {
         &s.help.call,
         &s.help.hours,
     ];
+    out.extend(s.notice.iter());
     out.extend(s.primary.iter().map(|a| &a.label));
     out.extend(s.secondary.iter().map(|a| &a.label));
     out.extend(s.toggles.iter().map(|t| &t.label));
@@ -250,8 +253,15 @@ fn every_catalog_key_is_used_by_some_screen() {
                                 staff_present,
                                 display_name: None,
                             });
-                            for t in all_texts(&screen(&i, &brand(true, true), &da)) {
-                                used.insert(t.id.to_owned());
+                            for problem in [
+                                None,
+                                Some(DeviceProblem::MicrophoneSilent),
+                                Some(DeviceProblem::CameraDark),
+                            ] {
+                                i.device_problem = problem;
+                                for t in all_texts(&screen(&i, &brand(true, true), &da)) {
+                                    used.insert(t.id.to_owned());
+                                }
                             }
                         }
                     }
@@ -386,4 +396,45 @@ fn home_says_whether_the_contact_person_is_in_the_room_and_lights_the_button() {
     let mut call = input(Situation::InCall, true);
     call.presence = i.presence.clone();
     assert!(!screen(&call, &brand(true, true), &da).lit);
+}
+
+#[test]
+fn a_device_that_gives_nothing_is_said_on_the_calls_screens_only() {
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let b = brand(true, true);
+    let mut i = input(Situation::InCall, true);
+    i.device_problem = Some(DeviceProblem::MicrophoneSilent);
+    let s = screen(&i, &b, &da);
+    let notice = s.notice.as_ref().expect("a notice");
+    assert_eq!(notice.id, "notice-microphone-silent");
+    assert_eq!(s.id, "in-call", "the same screen: the call goes on");
+    assert!(s.announce.ends_with(&notice.text), "{}", s.announce);
+    i.device_problem = Some(DeviceProblem::CameraDark);
+    assert_eq!(
+        screen(&i, &b, &da).notice.map(|n| n.id),
+        Some("notice-camera-dark")
+    );
+    // Muted or camera off by the citizen: not a fault.
+    i.camera_on = false;
+    assert_eq!(screen(&i, &b, &da).notice, None);
+    i.device_problem = Some(DeviceProblem::MicrophoneSilent);
+    i.microphone_on = false;
+    assert_eq!(screen(&i, &b, &da).notice, None);
+    i.microphone_on = true;
+    // A question over the call, or after the call: not there.
+    i.overlay = Some(Overlay::ConfirmLeave);
+    assert_eq!(screen(&i, &b, &da).notice, None);
+    i.overlay = None;
+    for situation in [
+        Situation::Waiting,
+        Situation::Joining,
+        Situation::Reconnecting,
+    ] {
+        i.situation = situation;
+        assert!(screen(&i, &b, &da).notice.is_some());
+    }
+    i.situation = Situation::Ended(EndReason::LocalLeave);
+    assert_eq!(screen(&i, &b, &da).notice, None);
+    i.situation = Situation::Idle;
+    assert_eq!(screen(&i, &b, &da).notice, None);
 }

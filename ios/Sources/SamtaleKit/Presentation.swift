@@ -12,6 +12,8 @@ public struct Presentation: Equatable, Sendable {
         /// The screen's heading (a VoiceOver header).
         case headline(Text)
         case body(Text)
+        /// Something the core noticed (a microphone that gives no sound), framed in the accent.
+        case notice(Text)
         /// The typed code and its blanks; `spoken` is what VoiceOver reads.
         case codeSlots(shown: String, spoken: String)
         /// What is wrong with the code (also announced).
@@ -25,8 +27,10 @@ public struct Presentation: Equatable, Sendable {
         case secondary(Action)
         /// Microphone and camera, side by side.
         case toggles([Toggle])
-        /// The call's picture area: the other's video or, while there is none, the pictogram.
-        case video(remote: Bool, selfView: Bool, pictogram: Pictogram?, banner: Text?)
+        /// The call's picture area: the other's video or, while there is none, the pictogram;
+        /// along its lower edge what the core noticed (`notice`, so the controls stay in sight)
+        /// and, when the picture may stand still, the reconnecting `banner`.
+        case video(remote: Bool, selfView: Bool, pictogram: Pictogram?, notice: Text?, banner: Text?)
         /// The help line: always last, in the same place on every screen.
         case help(Help)
     }
@@ -46,7 +50,7 @@ public struct Presentation: Equatable, Sendable {
             isCall = true
             let banner = s.showRemoteVideo && s.state == .reconnecting ? s.headline : nil
             parts.append(.video(remote: s.showRemoteVideo, selfView: s.showSelfView,
-                                pictogram: s.showRemoteVideo ? nil : s.pictogram, banner: banner))
+                                pictogram: s.showRemoteVideo ? nil : s.pictogram, notice: s.notice, banner: banner))
             parts.append(.headline(s.headline))
             parts.append(.body(s.body))
             if !s.toggles.isEmpty { parts.append(.toggles(s.toggles)) }
@@ -58,6 +62,7 @@ public struct Presentation: Equatable, Sendable {
             if let p = s.pictogram { parts.append(.pictogram(p)) }
             parts.append(.headline(s.headline))
             parts.append(.body(s.body))
+            if let n = s.notice { parts.append(.notice(n)) }
             if s.layout == .codeEntry, let code = s.code {
                 parts.append(.codeSlots(shown: Keypad.slots(code), spoken: Keypad.spoken(code)))
                 if let problem = code.problem { parts.append(.codeProblem(problem)) }
@@ -77,12 +82,13 @@ public struct Presentation: Equatable, Sendable {
         var out: [Text] = []
         for part in parts {
             switch part {
-            case .headline(let t), .body(let t), .codeProblem(let t): out.append(t)
+            case .headline(let t), .body(let t), .notice(let t), .codeProblem(let t): out.append(t)
             case .keypad(let delete): out.append(delete)
             case .primary(let a, _, _), .secondary(let a): out.append(a.label)
             case .toggles(let ts): out.append(contentsOf: ts.map(\.label))
             case .help(let h): out.append(contentsOf: [h.title, h.hours, h.call])
-            case .logo, .pictogram, .codeSlots, .video: break
+            case .video(_, _, _, let notice, _): if let n = notice { out.append(n) }
+            case .logo, .pictogram, .codeSlots: break
             }
         }
         return out

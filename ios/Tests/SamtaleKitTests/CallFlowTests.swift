@@ -111,7 +111,7 @@ final class CallFlowTests: XCTestCase {
         XCTAssertTrue(sizes.allWellFormed, "every picture is width x height x 1.5 bytes")
         XCTAssertEqual(model.screen.id, "in-call")
         XCTAssertTrue(model.screen.showRemoteVideo)
-        guard case .video(remote: true, selfView: true, pictogram: nil, banner: nil)? = model.presentation.parts.first else {
+        guard case .video(remote: true, selfView: true, pictogram: nil, notice: _, banner: nil)? = model.presentation.parts.first else {
             return XCTFail("the call shows the picture first: \(model.presentation.parts)")
         }
 

@@ -26,9 +26,10 @@ final class ScreensTests: XCTestCase {
                 switch s.layout {
                 case .call:
                     XCTAssertTrue(p.isCall)
-                    guard case .video(let remote, let selfView, let pictogram, _)? = p.parts.first else {
+                    guard case .video(let remote, let selfView, let pictogram, let notice, _)? = p.parts.first else {
                         return XCTFail("\(s.id): the picture first")
                     }
+                    XCTAssertEqual(notice, s.notice, "\(s.id): what the core noticed is on the picture")
                     XCTAssertEqual(remote, s.showRemoteVideo)
                     XCTAssertEqual(selfView, s.showSelfView)
                     // Never a black hole: without the other's picture, the pictogram.

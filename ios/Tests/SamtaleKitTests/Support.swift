@@ -223,6 +223,7 @@ final class MemoryStore: SecureStore, @unchecked Sendable {
 /// Every catalog text of a screen (what it must show, nothing more).
 func allTexts(_ s: Screen) -> [Text] {
     var out = [s.headline, s.body, s.help.title, s.help.hours, s.help.call]
+    if let n = s.notice { out.append(n) }
     out += [s.primary, s.secondary].compactMap { $0?.label }
     out += s.toggles.map(\.label)
     if let c = s.code {

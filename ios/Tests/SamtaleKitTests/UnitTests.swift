@@ -28,7 +28,7 @@ final class DeviceTests: XCTestCase {
         if let m = mic { toggles.append(Toggle(id: "microphone", label: t, on: m)) }
         if let c = cam { toggles.append(Toggle(id: "camera", label: t, on: c)) }
         return Screen(id: id, state: state, lang: "da", layout: .call, pictogram: nil, headline: t, body: t,
-                      primary: nil, secondary: nil, toggles: toggles, code: nil,
+                      notice: nil, primary: nil, secondary: nil, toggles: toggles, code: nil,
                       help: Help(title: t, call: t, hours: t, dial: "", url: nil), announce: "x",
                       showRemoteVideo: true, showSelfView: true, lit: false)
     }

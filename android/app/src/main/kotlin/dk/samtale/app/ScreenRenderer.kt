@@ -92,6 +92,7 @@ class ScreenRenderer(
         s.pictogram?.let { column.addView(pictogram(it)) }
         column.addView(headline(s))
         column.addView(body(s))
+        s.notice?.let { column.addView(notice(it.text)) }
         if (s.layout == Layout.CODE_ENTRY) codeEntry(s, column)
         val primary = s.primary?.let { button(it, big = s.layout == Layout.BIG_BUTTON, id = R.id.screen_primary) }
         if (s.lit) primary?.let(::light)
@@ -132,9 +133,13 @@ class ScreenRenderer(
                     FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.MATCH_PARENT),
                 )
             }
+            // Along the picture's lower edge, where the eyes are: what the core noticed (the
+            // controls stay in sight beside or below), and, when the picture may stand still,
+            // that we are reconnecting.
+            val banners = LinearLayout(context).apply { orientation = LinearLayout.VERTICAL }
+            s.notice?.let { banners.addView(notice(it.text).apply { (layoutParams as LinearLayout.LayoutParams).setMargins(dp(12), dp(8), dp(12), dp(12)) }) }
             if (s.showRemoteVideo && s.state is dk.samtale.core.UiState.Reconnecting) {
-                // The picture may stand still: say so on the picture itself, where the eyes are.
-                addView(
+                banners.addView(
                     label(s.headline.text, 24f, bold = true).apply {
                         setTextColor(0xffffffff.toInt())
                         setBackgroundColor(0xcc000000.toInt())
@@ -143,8 +148,11 @@ class ScreenRenderer(
                         // The same words follow below; a screen reader says them once.
                         importantForAccessibility = View.IMPORTANT_FOR_ACCESSIBILITY_NO
                     },
-                    FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT, Gravity.BOTTOM),
+                    LinearLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT),
                 )
+            }
+            if (banners.childCount > 0) {
+                addView(banners, FrameLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT, Gravity.BOTTOM))
             }
             if (s.showSelfView) {
                 val w = dp(if (landscape) 120 else 96)
@@ -287,6 +295,19 @@ class ScreenRenderer(
     }
 
     private fun body(s: Screen) = label(s.body.text, 22f).apply { id = R.id.screen_body }
+
+    /** Something the core noticed (a microphone that gives no sound): framed in the accent. */
+    private fun notice(t: String) = label(t, 22f, bold = true).apply {
+        id = R.id.screen_notice
+        setPadding(dp(16), dp(12), dp(16), dp(12))
+        background = GradientDrawable().apply {
+            cornerRadius = dp(12).toFloat()
+            setColor(backgroundColor)
+            setStroke(dp(4), context.getColor(R.color.brand_accent))
+        }
+        layoutParams = LinearLayout.LayoutParams(ViewGroup.LayoutParams.MATCH_PARENT, ViewGroup.LayoutParams.WRAP_CONTENT)
+            .apply { setMargins(0, dp(8), 0, dp(8)) }
+    }
 
     private fun label(t: String, sp: Float, bold: Boolean = false) = TextView(context).apply {
         text = t

@@ -145,6 +145,12 @@ class ScreensTest {
         shot.getPixels(px, 0, shot.width, 0, 0, shot.width, shot.height)
         val share = px.count { it == brand }.toFloat() / px.size
         if (share < 0.001f) out += "the brand colour covers only ${"%.2f".format(share * 100)} %"
+        // What the core noticed is on the screen, in its words.
+        val notice = root.findViewById<TextView>(R.id.screen_notice)
+        if (s.notice != null && (notice == null || !notice.isShown || notice.text.toString() != s.notice?.text)) {
+            out += "the notice \"${s.notice?.text}\" is not shown"
+        }
+        if (s.notice == null && notice != null) out += "a notice the screen model does not have"
         if (s.showRemoteVideo) {
             val v = root.findViewById<RemoteVideoView>(R.id.remote_video)
             if (v == null || !v.isShown) out += "no remote video"
