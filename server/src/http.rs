@@ -173,7 +173,9 @@ impl FromRequestParts<Arc<AppState>> for Staff {
         if state.staff.check_header(header) {
             Ok(Staff)
         } else {
-            tracing::warn!(path = %parts.uri.path(), "staff request refused: missing or wrong token");
+            if let Some(left_out) = STAFF_REFUSED_LOG.allow() {
+                tracing::warn!(path = %parts.uri.path(), left_out, "staff request refused: missing or wrong token");
+            }
             Err(AppError::Unauthorized)
         }
     }
@@ -410,10 +412,17 @@ async fn resolve(
     Ok(Json(ticket))
 }
 
+/// Lines about refused staff requests and rate-limited look-ups: clients decide how many
+/// there are, so at most a few a minute are written (the rest counted in `left_out`).
+static STAFF_REFUSED_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBudget::new(10, 60);
+static RATE_LIMITED_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBudget::new(10, 60);
+
 /// Takes a token from the client address' look-up bucket (code look-ups and rejoins share it).
 fn charge_look_up(state: &AppState, peer: SocketAddr) -> Result<(), AppError> {
     state.limiter.check(peer.ip()).map_err(|retry_after_secs| {
-        tracing::warn!(retry_after_secs, "look-up rate limited");
+        if let Some(left_out) = RATE_LIMITED_LOG.allow() {
+            tracing::warn!(retry_after_secs, left_out, "look-up rate limited");
+        }
         AppError::RateLimited { retry_after_secs }
     })
 }

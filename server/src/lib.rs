@@ -17,6 +17,7 @@ mod db;
 mod error;
 mod http;
 mod ids;
+mod log_budget;
 mod presence;
 mod rate_limit;
 mod signalling;

@@ -568,10 +568,11 @@ impl Hub {
                 }
                 if queue.len() < MAX_QUEUED_SIGNALS {
                     queue.push_back(msg);
-                } else {
+                } else if let Some(left_out) = QUEUE_FULL_LOG.allow() {
                     tracing::warn!(
                         meeting_id = %from.meeting_id,
                         participant_id = %to,
+                        left_out,
                         "signal queue of a disconnected seat is full; signal dropped"
                     );
                 }
@@ -850,9 +851,16 @@ async fn close(mut socket: WebSocket, code: u16, reason: &'static str) {
     .await;
 }
 
+/// Lines about dropped signals for disconnected seats (one per signal before: ~100 MB/s).
+static QUEUE_FULL_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBudget::new(10, 60);
+/// Lines about refused sockets (a client can open them as fast as it likes).
+static REFUSED_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBudget::new(20, 60);
+
 /// Sends a fatal `error` and closes.
 async fn refuse(mut socket: WebSocket, refusal: Refusal, phase: &'static str) {
-    tracing::info!(reason = %refusal.reason(), %phase, "socket rejected");
+    if let Some(left_out) = REFUSED_LOG.allow() {
+        tracing::info!(reason = %refusal.reason(), %phase, left_out, "socket rejected");
+    }
     let msg = ServerMessage::Error {
         code: refusal.code,
         message: refusal.message.to_owned(),
@@ -912,7 +920,9 @@ async fn run_socket(hub: Arc<Hub>, mut socket: WebSocket) {
         }
         Err(HelloEnd::Gone) => return,
         Err(HelloEnd::Internal) => {
-            tracing::info!(reason = %"internal", phase = %"hello", "socket rejected");
+            if let Some(left_out) = REFUSED_LOG.allow() {
+                tracing::info!(reason = %"internal", phase = %"hello", left_out, "socket rejected");
+            }
             close(socket, close_code::INTERNAL, "internal error").await;
             return;
         }
