@@ -1118,7 +1118,8 @@ impl Samtale {
 }
 
 /// Once a second while this call is current: are the microphone and camera delivering what
-/// they should (`device_watch`)? The screen says so when not (and again when they are).
+/// they should (`device_watch`)? The screen says so when not (and again when they are), and
+/// the others are told in our status. What their statuses say (`hearing`) is shown too.
 async fn watch_devices(
     call: Call,
     presenter: Arc<Presenter>,
@@ -1138,6 +1139,8 @@ async fn watch_devices(
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let problem = watch.observe(now, call.device_counters(), microphone, camera);
         presenter.set_device_problem(problem);
+        call.set_device_problem(problem);
+        presenter.set_hearing(call.hearing());
     }
 }
 

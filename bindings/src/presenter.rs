@@ -6,6 +6,7 @@ use crate::screens::{self, ActionKind, Permission, Screen, ShellTexts};
 use samtale_core::brand::Brand;
 use samtale_core::code::CODE_DIGITS;
 use samtale_core::device_watch::DeviceProblem;
+use samtale_core::hearing::Hearing;
 use samtale_core::observer::{Observable, Subscription};
 use samtale_core::remember::TokenStore;
 use samtale_core::screen::catalog::Catalog;
@@ -37,6 +38,8 @@ struct View {
     presence: Option<PresenceView>,
     /// A device that gives nothing during this call (the device watch).
     device_problem: Option<DeviceProblem>,
+    /// What the others' statuses say during this call.
+    hearing: Hearing,
 }
 
 /// The screens of one `Samtale`.
@@ -88,6 +91,7 @@ impl Presenter {
             pending: None,
             presence: None,
             device_problem: None,
+            hearing: Hearing::default(),
         };
         let brand = brand.view(lang);
         let first = Self::render(&brand, &catalog, &view);
@@ -112,6 +116,7 @@ impl Presenter {
             overlay: v.overlay,
             presence: v.presence.clone(),
             device_problem: v.device_problem,
+            hearing: v.hearing,
         };
         screens::screen(core::screen(&input, brand, catalog), v.state.clone())
     }
@@ -164,6 +169,21 @@ impl Presenter {
             return;
         }
         self.update(|v| v.0.device_problem = p);
+    }
+
+    /// What the others' statuses say now (shown only when it changes, and only during a call).
+    pub(crate) fn set_hearing(&self, h: Hearing) {
+        let v = lock(&self.view);
+        let calling = matches!(
+            v.state,
+            UiState::Joining | UiState::Waiting | UiState::InCall | UiState::Reconnecting
+        );
+        let h = if calling { h } else { Hearing::default() };
+        if v.hearing == h {
+            return;
+        }
+        drop(v);
+        self.update(|v| v.0.hearing = h);
     }
 
     /// Whether a permission question is shown.
@@ -233,6 +253,7 @@ impl Presenter {
             // A device problem belongs to the call it was noticed in.
             if !calling {
                 v.device_problem = None;
+                v.hearing = Hearing::default();
             }
             v.state = state;
         });

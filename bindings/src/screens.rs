@@ -444,6 +444,7 @@ pub(crate) fn every_screen(
                 overlay,
                 presence: None,
                 device_problem: None,
+                hearing: Default::default(),
             };
             (state, input)
         })
@@ -477,6 +478,15 @@ pub(crate) fn every_screen(
             input.device_problem = Some(problem);
             inputs.push((s, input));
         }
+    }
+    // The contact person cannot hear the citizen (their status says so): the longest notice.
+    if let Some((s, input)) = inputs
+        .iter()
+        .find(|(s, i)| *s == UiState::InCall && i.overlay.is_none())
+    {
+        let (s, mut input) = (s.clone(), input.clone());
+        input.hearing.problem = Some(samtale_core::hearing::HearingProblem::PeerCannotHearYou);
+        inputs.push((s, input));
     }
     Ok(inputs
         .into_iter()

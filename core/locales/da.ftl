@@ -89,6 +89,14 @@ self-view-label = Dit eget billede
 notice-microphone-silent = Din mikrofon giver ingen lyd. Tjek at den ikke er slået fra.
 notice-camera-dark = Dit kamera viser intet billede. Tjek at det ikke er slået fra.
 
+## Said during a call when the others' statuses show that something does not get through,
+## or that the other side muted (not a fault).
+notice-peer-cannot-hear = Din kontaktperson kan ikke høre dig. De får også besked. Bliver det ved, så læg på og ring op igen.
+notice-peer-not-heard = Der kommer ingen lyd fra din kontaktperson. De får også besked.
+notice-peer-cannot-see = Din kontaktperson kan ikke se dig. Lyden virker stadig.
+notice-peer-muted = Din kontaktperson har slået lyden fra. Du skal ikke gøre noget.
+notice-peer-camera-off = Din kontaktperson har slået kameraet fra. Du skal ikke gøre noget.
+
 ## What the phone's own dialog says when it asks for the microphone and the camera (iOS: the
 ## app's Info.plist, written by samtale-brand).
 microphone-usage = Appen skal bruge mikrofonen. Så kan I tale sammen.

@@ -85,6 +85,14 @@ self-view-label = Your own picture
 notice-microphone-silent = Your microphone gives no sound. Check that it is not turned off.
 notice-camera-dark = Your camera shows no picture. Check that it is not turned off.
 
+## Said during a call when the others' statuses show that something does not get through,
+## or that the other side muted (not a fault).
+notice-peer-cannot-hear = Your contact person cannot hear you. They are told too. If it goes on, hang up and call again.
+notice-peer-not-heard = No sound is coming from your contact person. They are told too.
+notice-peer-cannot-see = Your contact person cannot see you. The sound still works.
+notice-peer-muted = Your contact person has turned their sound off. You do not need to do anything.
+notice-peer-camera-off = Your contact person has turned their camera off. You do not need to do anything.
+
 ## What the phone's own dialog says when it asks for the microphone and the camera (iOS: the
 ## app's Info.plist, written by samtale-brand).
 microphone-usage = The app needs the microphone. Then you can talk together.

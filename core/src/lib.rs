@@ -18,6 +18,7 @@ pub mod devices;
 pub mod engine;
 pub mod error;
 pub mod fsm;
+pub mod hearing;
 pub mod media;
 pub mod observer;
 pub mod presence;

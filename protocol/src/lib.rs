@@ -4,6 +4,7 @@
 //! stack. The core re-exports both modules.
 
 pub mod code;
+pub mod status;
 pub mod wire;
 
 pub use code::{CodeError, JoinCode};

@@ -13,6 +13,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub const MAX_WS_MESSAGE_BYTES: usize = 64 * 1024;
 /// Largest number of participants in one meeting.
 pub const MAX_PARTICIPANTS: usize = 4;
+/// Largest number of citizen seats in one meeting: one seat is always left for staff, so
+/// whoever holds the code cannot lock the caseworker out.
+pub const MAX_CITIZEN_SEATS: usize = MAX_PARTICIPANTS - 1;
 
 /// Who a participant is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

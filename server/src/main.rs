@@ -166,6 +166,15 @@ fn stun_server(url: &str) -> IceServer {
     }
 }
 
+/// Every signalling socket is a file descriptor: at the common soft limit of 1024 the server
+/// is full at ~500 meetings. Raise the soft limit to the hard one (what an operator allows).
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::info!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
@@ -191,6 +200,7 @@ async fn main() -> ExitCode {
         }
     };
     init_logging(args.log_format);
+    raise_open_file_limit();
 
     let config = ServerConfig {
         listen: args.listen,

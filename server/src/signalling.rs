@@ -17,8 +17,9 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use samtale_protocol::{
-    ClientMessage, EndReason, LeaveReason, MAX_PARTICIPANTS, MAX_WS_MESSAGE_BYTES, MeetingState,
-    PROTOCOL_VERSION, PeerInfo, Resume, Role, ServerMessage, SignalPayload, WsErrorCode,
+    ClientMessage, EndReason, LeaveReason, MAX_CITIZEN_SEATS, MAX_PARTICIPANTS,
+    MAX_WS_MESSAGE_BYTES, MeetingState, PROTOCOL_VERSION, PeerInfo, Resume, Role, ServerMessage,
+    SignalPayload, WsErrorCode,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -367,11 +368,14 @@ impl Hub {
         if !open {
             return Err(closed);
         }
-        let seats_held = st
-            .rooms
-            .get(&ticket.meeting_id)
-            .map_or(0, |r| r.seats.len());
-        if seats_held >= MAX_PARTICIPANTS {
+        let (seats_held, citizens) = st.rooms.get(&ticket.meeting_id).map_or((0, 0), |r| {
+            let citizens = r.seats.iter().filter(|s| s.role == Role::Citizen).count();
+            (r.seats.len(), citizens)
+        });
+        // The last seat is kept for staff: citizens (or whoever has the code) cannot take it.
+        let full = seats_held >= MAX_PARTICIPANTS
+            || (ticket.role == Role::Citizen && citizens >= MAX_CITIZEN_SEATS);
+        if full {
             return Err(Refused(
                 WsErrorCode::MeetingFull,
                 "the meeting already has the maximum number of participants",

@@ -54,6 +54,11 @@ const ASSETS: &[Asset] = &[
         body: include_str!("../web/i18n.js"),
     },
     Asset {
+        name: "status.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/status.js"),
+    },
+    Asset {
         name: "style.css",
         content_type: "text/css; charset=utf-8",
         body: include_str!("../web/style.css"),

@@ -464,6 +464,7 @@ async fn serves_the_caseworker_page() {
     for (file, content_type) in [
         ("app.js", "text/javascript; charset=utf-8"),
         ("call.js", "text/javascript; charset=utf-8"),
+        ("status.js", "text/javascript; charset=utf-8"),
         ("style.css", "text/css; charset=utf-8"),
     ] {
         let resp = http

@@ -248,33 +248,47 @@ async fn duplicate_connection_is_replaced() {
 }
 
 #[tokio::test]
-async fn fifth_participant_gets_meeting_full() {
+async fn citizens_cannot_lock_the_caseworker_out_and_a_fifth_gets_meeting_full() {
+    use samtale_protocol::{MAX_CITIZEN_SEATS, MAX_PARTICIPANTS};
     let server = start(config()).await;
     let staff = Staff::new(&server);
     let m = staff.meeting().await;
     let mut seats = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..MAX_CITIZEN_SEATS {
         seats.push(join(&staff.resolve(&m.code).await).await);
     }
-    let fifth = staff.resolve(&m.code).await;
-    let mut ws = Ws::connect(&fifth.signalling_url).await;
-    ws.send(json!({"type": "hello", "v": 1, "token": fifth.join_token}))
+    // Whoever holds the code gets tickets, but no seat beyond the citizens' share.
+    let extra = staff.resolve(&m.code).await;
+    let mut ws = Ws::connect(&extra.signalling_url).await;
+    ws.send(json!({"type": "hello", "v": 1, "token": extra.join_token}))
         .await;
     ws.expect_fatal("meeting_full").await;
 
-    // A seat within its grace period still counts.
+    // The caseworker's seat was kept.
+    let caseworker = join(&staff.ticket(&m.meeting_id).await).await;
+    assert_eq!(caseworker.peers.len(), MAX_CITIZEN_SEATS);
+
+    // Now every seat is taken: a second staff ticket is refused too.
+    let second = staff.ticket(&m.meeting_id).await;
+    let mut ws = Ws::connect(&second.signalling_url).await;
+    ws.send(json!({"type": "hello", "v": 1, "token": second.join_token}))
+        .await;
+    ws.expect_fatal("meeting_full").await;
+    assert_eq!(seats.len() + 1, MAX_PARTICIPANTS);
+
+    // A citizen seat within its grace period still counts.
     let dropped = seats.pop().unwrap();
     drop(dropped.ws);
-    let mut ws = Ws::connect(&fifth.signalling_url).await;
-    ws.send(json!({"type": "hello", "v": 1, "token": fifth.join_token}))
+    let mut ws = Ws::connect(&extra.signalling_url).await;
+    ws.send(json!({"type": "hello", "v": 1, "token": extra.join_token}))
         .await;
     ws.expect_fatal("meeting_full").await;
 
-    // Once a seat is freed, the refused ticket (never used) is good.
+    // Once a citizen seat is freed, the refused ticket (never used) is good.
     let mut leaver = seats.pop().unwrap();
     leaver.ws.send(json!({"type": "leave"})).await;
     assert_eq!(leaver.ws.skip_until_closed().await, Some(1000));
-    let joined = join(&fifth).await;
+    let joined = join(&extra).await;
     assert_eq!(joined.peers.len(), 3);
     server.shutdown().await;
 }

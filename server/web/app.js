@@ -393,7 +393,11 @@ function addTile(peer) {
   audio.className = 'remote-audio';
   audio.autoplay = true;
   const caption = document.createElement('figcaption');
-  fig.append(video, audio, caption);
+  // What their status says (status.js): read out when it changes.
+  const hearing = document.createElement('p');
+  hearing.className = 'tile-hearing';
+  hearing.setAttribute('role', 'status');
+  fig.append(video, audio, caption, hearing);
   els.remotes.append(fig);
   updateTile(peer);
 }
@@ -409,8 +413,30 @@ function updateTile(peer) {
   if (vTracks.length && current(video)[0] !== vTracks[0]) video.srcObject = new MediaStream(vTracks);
   if (aTracks.length && current(audio)[0] !== aTracks[0]) audio.srcObject = new MediaStream(aTracks);
   fig.querySelector('figcaption').textContent = `${roleName(peer.role)} · ${peerStateText(peer)}`;
+  const lines = hearingLines(peer);
+  const hearing = fig.querySelector('.tile-hearing');
+  hearing.replaceChildren(...lines.map((l) => Object.assign(document.createElement('span'), { textContent: l })));
+  hearing.hidden = lines.length === 0;
+  fig.dataset.hearing = peer.hearing.problem || peer.hearing.peerDevice || '';
   fig.dataset.connectionState = peer.connectionState;
   renderParticipants();
+}
+
+/** What the participant's status says, in sentences (faults first, then mute and camera). */
+function hearingLines(peer) {
+  const h = peer.hearing;
+  const role = peer.role === 'staff' ? 'staff' : 'citizen';
+  const vars = {
+    who: t(`role.${role}.the`),
+    whom: t(`role.${role}.the.lower`),
+    whose: t(`role.${role}.of`),
+  };
+  const lines = [];
+  if (h.problem) lines.push(t(`hearing.${h.problem}`, vars));
+  if (h.peerDevice) lines.push(t(`hearing.${h.peerDevice}`, vars));
+  if (h.peerMuted) lines.push(t('hearing.muted', vars));
+  if (h.peerCameraOff) lines.push(t('hearing.cameraOff', vars));
+  return lines;
 }
 
 /** "is here", "connecting…" or "reconnecting…" for a remote participant. */

@@ -14,6 +14,8 @@
 //
 // Nothing here logs codes, tokens, secrets or SDP.
 
+import { STATUS_INTERVAL_MS, StatusWatch, openStatusChannel, parseStatus } from './status.js';
+
 /** Protocol version spoken here. */
 export const PROTOCOL_VERSION = 1;
 
@@ -107,6 +109,12 @@ export class PeerView {
     this.stream = new MediaStream();
     /** RTCPeerConnection.connectionState, or 'new' before one exists. */
     this.connectionState = 'new';
+    /**
+     * What their status says, judged once a second (status.js): problem is null,
+     * 'peer_cannot_hear_you', 'you_cannot_hear_peer' or 'peer_cannot_see_you'; peerDevice is
+     * null, 'microphone_silent' or 'camera_dark'; peerMuted and peerCameraOff are booleans.
+     */
+    this.hearing = { problem: null, peerDevice: null, peerMuted: false, peerCameraOff: false };
   }
 }
 
@@ -120,6 +128,11 @@ class PeerLink {
     this.pendingCandidates = [];
     this.mediaUp = false;
     this.wasUp = false;
+    /** The status channel, the peer's last status and when it came. */
+    this.statusChannel = null;
+    this.theirs = null;
+    this.theirsAt = 0;
+    this.statusWatch = new StatusWatch();
   }
 }
 
@@ -154,6 +167,7 @@ export class Call extends EventTarget {
     this._welcomes = 0;
     this._outbox = []; // signals held while the socket is down
     this._helloTimer = null;
+    this._statusTimer = null;
   }
 
   /** The current state (one of STATES). */
@@ -179,6 +193,7 @@ export class Call extends EventTarget {
   start() {
     this._reconnectDeadline = Date.now() + CONNECT_DEADLINE_MS;
     this._open(false);
+    this._statusTimer = setInterval(() => this._tickStatuses(), STATUS_INTERVAL_MS);
   }
 
   /** Leaves for good: tells the server, closes every connection. */
@@ -498,6 +513,18 @@ export class Call extends EventTarget {
       }
     }
     preferCodecs(pc);
+    // Created before any offer, on both sides: either may offer, and the channel needs no
+    // in-band handshake.
+    const channel = openStatusChannel(pc);
+    link.statusChannel = channel;
+    link.statusWatch = new StatusWatch();
+    channel.onmessage = (ev) => {
+      if (link.pc !== pc) return;
+      const theirs = parseStatus(ev.data);
+      if (!theirs) return;
+      link.theirs = theirs;
+      link.theirsAt = Date.now();
+    };
     pc.onicecandidate = (ev) => {
       if (link.pc !== pc) return;
       // null (end of candidates) and empty candidates are not sent: the protocol has no
@@ -621,6 +648,11 @@ export class Call extends EventTarget {
   }
 
   _closeLink(link) {
+    if (link.statusChannel) {
+      link.statusChannel.onmessage = null;
+      link.statusChannel.close();
+      link.statusChannel = null;
+    }
     if (link.pc) {
       link.pc.onicecandidate = null;
       link.pc.ontrack = null;
@@ -630,12 +662,48 @@ export class Call extends EventTarget {
     link.mediaUp = false;
   }
 
+  // --- Statuses (status.js) --------------------------------------------------------------
+
+  /** Once a second: our status to every peer, and what theirs says (a `peerchange` on news). */
+  async _tickStatuses() {
+    const stream = this._localStream;
+    const tracks = {
+      audio: stream ? stream.getAudioTracks()[0] || null : null,
+      video: stream ? stream.getVideoTracks()[0] || null : null,
+    };
+    for (const link of [...this._peers.values()]) {
+      const pc = link.pc;
+      if (!pc || pc.signalingState === 'closed') continue;
+      let report;
+      try {
+        report = await pc.getStats();
+      } catch {
+        continue;
+      }
+      if (link.pc !== pc || this._final) continue;
+      const { status, verdict } = link.statusWatch.tick(report, tracks, link.theirs, Date.now() - link.theirsAt);
+      const channel = link.statusChannel;
+      if (channel && channel.readyState === 'open') {
+        try {
+          channel.send(JSON.stringify(status));
+        } catch {
+          // Closing: the next connection's channel takes over.
+        }
+      }
+      if (JSON.stringify(verdict) !== JSON.stringify(link.view.hearing)) {
+        link.view.hearing = verdict;
+        this._emit('peerchange', { peer: link.view });
+      }
+    }
+  }
+
   // --- State ------------------------------------------------------------------------------
 
   _finish(state, reason) {
     if (this._final) return;
     this._final = { state, reason };
     clearTimeout(this._helloTimer);
+    clearInterval(this._statusTimer);
     this._outbox = [];
     if (this._retryTimer) clearTimeout(this._retryTimer);
     this._retryTimer = null;

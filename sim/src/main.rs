@@ -48,6 +48,13 @@ struct MediaArgs {
     /// Camera: deliver no pictures at all (a camera that is on but shows nothing).
     #[arg(long, conflicts_with = "video")]
     no_camera: bool,
+    /// A fault on the way in: drop every received packet of this kind on arrival, as if the
+    /// network lost it (not mute). The other side is told that it cannot be heard or seen.
+    #[arg(long, value_name = "KIND", value_enum)]
+    drop_incoming: Option<DropKind>,
+    /// (host) Start with the microphone muted and the camera off.
+    #[arg(long)]
+    muted: bool,
     /// Write what was sent and heard (sent-audio.wav, received-audio.wav) and a received
     /// picture per second (video-NNNN.png) into DIR.
     #[arg(long, value_name = "DIR")]
@@ -56,6 +63,15 @@ struct MediaArgs {
     /// built in).
     #[arg(long, value_name = "DIR")]
     brand: Option<PathBuf>,
+}
+
+/// What `--drop-incoming` drops.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum DropKind {
+    /// Every audio packet.
+    Audio,
+    /// Every video packet.
+    Video,
 }
 
 #[derive(Subcommand)]
@@ -184,7 +200,18 @@ fn config(server: &str, loopback: bool) -> CallConfig {
 fn media_config(server: &str, media: &MediaArgs) -> CallConfig {
     let mut config = CallConfig::new(server);
     bind_media(&mut config, media.loopback, media.bind.as_deref());
+    drop_incoming(&mut config, media.drop_incoming);
     config
+}
+
+/// `--drop-incoming`: the core's inbound filter drops that kind.
+fn drop_incoming(config: &mut CallConfig, kind: Option<DropKind>) {
+    let Some(kind) = kind else { return };
+    let dropped = match kind {
+        DropKind::Audio => samtale_core::media::MediaKind::Audio,
+        DropKind::Video => samtale_core::media::MediaKind::Video,
+    };
+    config.inbound_filter = Some(Arc::new(move |k, _| k != dropped));
 }
 
 /// Where media sockets bind: loopback, one address, or (default) every interface.
@@ -284,6 +311,29 @@ fn media_summary(call: &Call, devices: &Devices) -> serde_json::Value {
             "nacks_received": m.send.nacks_received,
             "retransmissions": m.send.retransmissions,
         },
+    })
+}
+
+/// Prints what the others' statuses say whenever it changes ("hearing": whether they hear and
+/// see us, whether we hear them, their devices, mute and camera; see `samtale_core::hearing`).
+fn report_hearing(call: &Call, who: &'static str, rep: &Reporter) -> samtale_core::Subscription {
+    let rep = rep.clone();
+    call.subscribe_hearing(move |h| {
+        let problem = h.problem.map(|p| match p {
+            samtale_core::hearing::HearingProblem::PeerCannotHearYou => "peer_cannot_hear_you",
+            samtale_core::hearing::HearingProblem::YouCannotHearPeer => "you_cannot_hear_peer",
+            samtale_core::hearing::HearingProblem::PeerCannotSeeYou => "peer_cannot_see_you",
+        });
+        let device = h.peer_device.map(|d| match d {
+            samtale_core::device_watch::DeviceProblem::MicrophoneSilent => "microphone_silent",
+            samtale_core::device_watch::DeviceProblem::CameraDark => "camera_dark",
+        });
+        rep.event(
+            who,
+            "hearing",
+            json!({"problem": problem, "peer_device": device,
+                   "peer_muted": h.peer_muted, "peer_camera_off": h.peer_camera_off}),
+        );
     })
 }
 
@@ -637,6 +687,10 @@ async fn host(server: &str, token: &str, seconds: u64, media: &MediaArgs, rep: R
         json!({"code": meeting.code_display, "meeting_id": meeting.meeting_id}),
     );
     let call = Call::join_with_ticket(media_config(server, media), ticket);
+    if media.muted {
+        call.set_microphone_muted(true);
+        call.set_camera_enabled(false);
+    }
     stay(call, options, media, "caseworker", seconds, &rep).await
 }
 
@@ -707,9 +761,11 @@ async fn join(
         language: None,
         extra_ca_pem: None,
     };
-    let (loopback, bind) = (media.loopback, media.bind.clone());
-    let tune: samtale_ffi::Tune =
-        Arc::new(move |c: &mut CallConfig| bind_media(c, loopback, bind.as_deref()));
+    let (loopback, bind, drop) = (media.loopback, media.bind.clone(), media.drop_incoming);
+    let tune: samtale_ffi::Tune = Arc::new(move |c: &mut CallConfig| {
+        bind_media(c, loopback, bind.as_deref());
+        drop_incoming(c, drop);
+    });
     let observer = Arc::new(ScreenReporter {
         rep: rep.clone(),
         last: std::sync::Mutex::new(String::new()),
@@ -764,6 +820,7 @@ async fn stay_with(
     let devices = Devices::attach_port(&call, port, options);
     let _trace = trace(&call, who, rep);
     let _gaps = report_video_gaps(&call, who, rep);
+    let _hearing = report_hearing(&call, who, rep);
     let s = call.wait_for(Duration::from_secs(60), is_up).await;
     if !is_up(&s) {
         return finish_failed(rep, who, &s);
@@ -773,11 +830,15 @@ async fn stay_with(
             .wait_for(Duration::from_secs(u64::MAX / 4), |s| s.is_final())
             .await;
     };
+    // Ctrl-C (SIGINT) leaves cleanly however long the stay was meant to be.
     let limit = async {
         if seconds == 0 {
             let _ = tokio::signal::ctrl_c().await;
         } else {
-            tokio::time::sleep(Duration::from_secs(seconds)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(seconds)) => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
         }
     };
     let network_changes = network_changes(&call, who, rep);

@@ -38,27 +38,15 @@ async fn join_exchanges_media_and_leaves_before_the_process_exits() {
     let dir = tempfile::tempdir().expect("tmp");
     let server = server(&dir).await;
     let url = server.base_url();
-    let api = ApiClient::new(&url, Duration::from_secs(5)).expect("api");
-    let meeting = api.create_meeting(TOKEN, None).await.expect("meeting");
-    let ticket = api
-        .staff_ticket(TOKEN, &meeting.meeting_id)
-        .await
-        .expect("ticket");
-    let staff = Call::join_with_ticket(CallConfig::new(url.clone()).loopback(), ticket);
-    let _devices = samtale_core::devices::Devices::attach(&staff, Default::default());
-    assert_eq!(
-        staff
-            .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
-            .await,
-        CallState::Waiting
-    );
+    let (staff, _devices, meeting_code) = waiting_staff(&url).await;
+    assert_eq!(staff.state(), CallState::Waiting);
 
     let (code, stdout) = sim(&[
         "join",
         "--server",
         &url,
         "--code",
-        &meeting.code_display,
+        &meeting_code,
         "--seconds",
         "2",
         "--loopback",
@@ -121,17 +109,17 @@ async fn join_notices_a_silent_microphone_and_a_dark_camera() {
     let dir = tempfile::tempdir().expect("tmp");
     let server = server(&dir).await;
     let url = server.base_url();
-    let api = ApiClient::new(&url, Duration::from_secs(5)).expect("api");
-    let meeting = api.create_meeting(TOKEN, None).await.expect("meeting");
-    let ticket = api
-        .staff_ticket(TOKEN, &meeting.meeting_id)
-        .await
-        .expect("ticket");
-    let staff = Call::join_with_ticket(CallConfig::new(url.clone()).loopback(), ticket);
-    let _devices = samtale_core::devices::Devices::attach(&staff, Default::default());
-    staff
-        .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
-        .await;
+    let (staff, _devices, meeting_code) = waiting_staff(&url).await;
+    // The caseworker learns it from the citizen's status.
+    let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _hearing = {
+        let told = std::sync::Arc::clone(&told);
+        staff.subscribe_hearing(move |h| {
+            if let Some(d) = h.peer_device {
+                told.lock().unwrap_or_else(|p| p.into_inner()).push(d);
+            }
+        })
+    };
     let wav = dir.path().join("silence.wav");
     let spec = hound::WavSpec {
         channels: 1,
@@ -151,7 +139,7 @@ async fn join_notices_a_silent_microphone_and_a_dark_camera() {
         "--server",
         &url,
         "--code",
-        &meeting.code_display,
+        &meeting_code,
         "--seconds",
         &seconds,
         "--loopback",
@@ -201,6 +189,15 @@ async fn join_notices_a_silent_microphone_and_a_dark_camera() {
             .any(|v| v["id"] == "in-call" && v["notice"] == "notice-microphone-silent"),
         "in the call with the notice: {screens:?}"
     );
+    {
+        use samtale_core::device_watch::DeviceProblem;
+        let told = told.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert!(
+            told.contains(&DeviceProblem::MicrophoneSilent)
+                && told.contains(&DeviceProblem::CameraDark),
+            "the caseworker was told about both devices: {told:?}"
+        );
+    }
     // Working devices (the emulator's speech-like microphone, with its pauses, and its
     // camera), longer than both windows: nothing is said.
     staff
@@ -211,7 +208,7 @@ async fn join_notices_a_silent_microphone_and_a_dark_camera() {
         "--server",
         &url,
         "--code",
-        &meeting.code_display,
+        &meeting_code,
         "--seconds",
         &seconds,
         "--loopback",
@@ -225,6 +222,205 @@ async fn join_notices_a_silent_microphone_and_a_dark_camera() {
         .collect();
     assert!(noticed.is_empty(), "a working device reported: {noticed:?}");
     assert!(stdout.contains("\"in-call\""), "{stdout}");
+    staff.leave();
+    staff.closed().await;
+    server.shutdown().await;
+}
+
+/// A staff call on loopback with the emulator's devices, waiting in a new meeting; and the
+/// meeting's code.
+async fn waiting_staff(url: &str) -> (Call, samtale_core::devices::Devices, String) {
+    let api = ApiClient::new(url, Duration::from_secs(5)).expect("api");
+    let meeting = api.create_meeting(TOKEN, None).await.expect("meeting");
+    let ticket = api
+        .staff_ticket(TOKEN, &meeting.meeting_id)
+        .await
+        .expect("ticket");
+    let staff = Call::join_with_ticket(CallConfig::new(url.to_owned()).loopback(), ticket);
+    let devices = samtale_core::devices::Devices::attach(&staff, Default::default());
+    staff
+        .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
+        .await;
+    (staff, devices, meeting.code_display)
+}
+
+/// Every change of the staff side's `hearing`, and when its call first was in the call (ms
+/// since `start`).
+#[derive(Default, Clone)]
+struct Record {
+    hearing: Vec<(u64, samtale_core::hearing::Hearing)>,
+    in_call: Option<u64>,
+}
+type Recorded = std::sync::Arc<std::sync::Mutex<Record>>;
+
+fn record_hearing(call: &Call) -> (Vec<samtale_core::Subscription>, Recorded) {
+    let start = std::time::Instant::now();
+    let ms = move || u64::try_from(start.elapsed().as_millis()).unwrap_or(0);
+    let rec: Recorded = Default::default();
+    let (a, b) = (std::sync::Arc::clone(&rec), std::sync::Arc::clone(&rec));
+    let subs = vec![
+        call.subscribe_hearing(move |v| {
+            a.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .hearing
+                .push((ms(), *v));
+        }),
+        call.subscribe(move |s| {
+            let mut r = b.lock().unwrap_or_else(|p| p.into_inner());
+            if *s == CallState::InCall && r.in_call.is_none() {
+                r.in_call = Some(ms());
+            }
+        }),
+    ];
+    (subs, rec)
+}
+
+/// The citizen's screen events of a `--json` run.
+fn screen_events(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "screen")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sound_or_pictures_dropped_on_the_way_are_told_and_mute_is_not_a_fault() {
+    use samtale_core::hearing::{HearingProblem, UNHEARD_MS, UNSEEN_MS};
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = server(&dir).await;
+    let url = server.base_url();
+    let seconds = (UNHEARD_MS / 1000 + 8).to_string();
+
+    // The citizen's phone loses every audio packet from the caseworker (a filter, not mute).
+    let (staff, _devices, code) = waiting_staff(&url).await;
+    let (_subs, rec) = record_hearing(&staff);
+    let (exit, stdout) = sim(&[
+        "join",
+        "--server",
+        &url,
+        "--code",
+        &code,
+        "--seconds",
+        &seconds,
+        "--loopback",
+        "--json",
+        "--drop-incoming",
+        "audio",
+    ])
+    .await;
+    assert_eq!(exit, 0, "the call went on: {stdout}");
+    let screens = screen_events(&stdout);
+    let in_call = screens
+        .iter()
+        .find(|v| v["id"] == "in-call")
+        .and_then(|v| v["unix_ms"].as_u64())
+        .unwrap_or_else(|| panic!("never in the call: {screens:?}"));
+    // The citizen: no sound comes from the caseworker.
+    let not_heard = screens
+        .iter()
+        .find(|v| v["notice"] == "notice-peer-not-heard")
+        .unwrap_or_else(|| panic!("the citizen was not told: {screens:?}"));
+    let after = not_heard["unix_ms"]
+        .as_u64()
+        .unwrap_or(0)
+        .saturating_sub(in_call);
+    println!("citizen told {after} ms after the call started");
+    assert!(after <= UNHEARD_MS + 4_000, "told after {after} ms");
+    assert!(
+        not_heard["announce"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ingen lyd"),
+        "{not_heard}"
+    );
+    // The caseworker: the citizen cannot hear them. The picture got through all along.
+    let rec = rec.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let heard = rec.hearing;
+    let told = heard
+        .iter()
+        .find(|(_, h)| h.problem == Some(HearingProblem::PeerCannotHearYou))
+        .unwrap_or_else(|| panic!("the caseworker was not told: {heard:?}"));
+    let after = told.0.saturating_sub(rec.in_call.expect("in the call"));
+    println!("caseworker told {after} ms after the call started");
+    assert!(after <= UNHEARD_MS + 4_000, "{heard:?}");
+    assert!(
+        heard
+            .iter()
+            .all(|(_, h)| h.problem != Some(HearingProblem::PeerCannotSeeYou)),
+        "video was fine: {heard:?}"
+    );
+    staff.leave();
+    staff.closed().await;
+
+    // The citizen's phone loses every video packet: the caseworker is told it is not seen.
+    let (staff, _devices, code) = waiting_staff(&url).await;
+    let (_subs, rec) = record_hearing(&staff);
+    let (exit, stdout) = sim(&[
+        "join",
+        "--server",
+        &url,
+        "--code",
+        &code,
+        "--seconds",
+        &seconds,
+        "--loopback",
+        "--json",
+        "--drop-incoming",
+        "video",
+    ])
+    .await;
+    assert_eq!(exit, 0, "{stdout}");
+    let rec = rec.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let told = rec
+        .hearing
+        .iter()
+        .find(|(_, h)| h.problem == Some(HearingProblem::PeerCannotSeeYou))
+        .unwrap_or_else(|| panic!("the caseworker was not told: {:?}", rec.hearing));
+    let after = told.0.saturating_sub(rec.in_call.expect("in the call"));
+    println!("caseworker told it is not seen {after} ms after the call started");
+    assert!(after <= UNSEEN_MS + 4_000, "{:?}", rec.hearing);
+    staff.leave();
+    staff.closed().await;
+
+    // The caseworker mutes and turns the camera off: said as that, never as a fault, on
+    // either side.
+    let (staff, _devices, code) = waiting_staff(&url).await;
+    staff.set_microphone_muted(true);
+    staff.set_camera_enabled(false);
+    let (_subs, rec) = record_hearing(&staff);
+    let (exit, stdout) = sim(&[
+        "join",
+        "--server",
+        &url,
+        "--code",
+        &code,
+        "--seconds",
+        &seconds,
+        "--loopback",
+        "--json",
+    ])
+    .await;
+    assert_eq!(exit, 0, "{stdout}");
+    let screens = screen_events(&stdout);
+    let notices: Vec<&str> = screens
+        .iter()
+        .filter_map(|v| v["notice"].as_str())
+        .collect();
+    assert!(notices.contains(&"notice-peer-muted"), "{screens:?}");
+    assert!(
+        notices.iter().all(|n| *n == "notice-peer-muted"),
+        "only mute was said: {notices:?}"
+    );
+    let heard = rec
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .hearing
+        .clone();
+    assert!(
+        heard.iter().all(|(_, h)| h.problem.is_none()),
+        "the citizen was heard and seen: {heard:?}"
+    );
     staff.leave();
     staff.closed().await;
     server.shutdown().await;

@@ -134,13 +134,73 @@ async function main() {
     check((await page.getAttribute('#toggle-mic', 'aria-pressed')) === 'true', 'the mute button shows it is pressed');
     const muted = await waitFor('the sim hears the mute', async () => silentFor(2000), { timeoutMs: 15_000, everyMs: 0 });
     check(muted, 'mute on the page is heard by the sim: its received audio is silent');
+    // The page's status says "muted": the citizen's screen says so, as mute, not as a fault.
+    const lastNotice = () => {
+      const screens = sim.jsonLines().filter((l) => l.event === 'screen');
+      return screens.length ? screens[screens.length - 1].notice : undefined;
+    };
+    const mutedShown = await waitFor('the citizen is told the caseworker muted', () => lastNotice() === 'notice-peer-muted', { timeoutMs: 5_000 })
+      .then(() => true, () => false);
+    check(mutedShown, `the citizen's screen says the caseworker muted (${lastNotice()})`);
     const before = lastTick(sim).audible_frames;
     await page.click('#toggle-mic');
     const back = await waitFor('the sim hears the caseworker again', () => lastTick(sim).audible_frames > before + 20, { timeoutMs: 10_000 })
       .then(() => true, () => false);
     check(back, 'unmute: the sim hears the caseworker again');
+    const cleared = await waitFor('the mute notice goes', () => lastNotice() == null, { timeoutMs: 5_000 }).then(() => true, () => false);
+    check(cleared, `unmuted: the citizen's notice is gone (${lastNotice()})`);
+    const faults = sim.jsonLines().filter((l) => l.event === 'screen' && l.notice && l.notice !== 'notice-peer-muted');
+    check(faults.length === 0, `no fault was said to the citizen in a working call ${JSON.stringify(faults.map((l) => l.notice))}`);
 
     await page.screenshot({ path: join(out, 'staff-in-call.png'), fullPage: true });
+
+    // A citizen whose microphone gives digital silence and whose phone loses the caseworker's
+    // sound on the way: the page says both, in words, within seconds.
+    sim.proc.kill('SIGINT');
+    await sim.exited;
+    const gone = await waitFor('the citizen who pressed Ctrl-C has left', () =>
+      page.$$eval('#remotes .tile[data-role="citizen"]', (els) => els.length === 0), { timeoutMs: 5_000 })
+      .then(() => true, () => false);
+    check(gone && sim.exitCode === 0, `Ctrl-C leaves the meeting cleanly (exit ${sim.exitCode}; the page has no citizen tile)`);
+    const silence = join(out, 'silence.wav');
+    const header = Buffer.alloc(44);
+    const samples = 48_000;
+    header.write('RIFF', 0);
+    header.writeUInt32LE(36 + samples * 2, 4);
+    header.write('WAVEfmt ', 8);
+    header.writeUInt32LE(16, 16);
+    header.writeUInt16LE(1, 20);
+    header.writeUInt16LE(1, 22);
+    header.writeUInt32LE(48_000, 24);
+    header.writeUInt32LE(96_000, 28);
+    header.writeUInt16LE(2, 32);
+    header.writeUInt16LE(16, 34);
+    header.write('data', 36);
+    header.writeUInt32LE(samples * 2, 40);
+    writeFileSync(silence, Buffer.concat([header, Buffer.alloc(samples * 2)]));
+    sim = new Child('sim', binary('samtale-sim'), [
+      'join', '--server', server.url, '--code', meeting.display, '--loopback', '--json', '--seconds', '120',
+      '--audio', silence, '--drop-incoming', 'audio',
+    ], { logFile: join(out, 'staff-sim-faults.log') });
+    const t0 = Date.now();
+    const said = {};
+    await waitFor(
+      'the page says what is wrong',
+      async () => {
+        const text = await page.$$eval('#remotes .tile[data-role="citizen"] .tile-hearing', (els) => els.map((e) => e.textContent).join(' | '));
+        for (const phrase of ['Borgerens mikrofon giver ingen lyd', 'Borgeren kan ikke høre dig']) {
+          if (text.includes(phrase) && !said[phrase]) said[phrase] = Date.now() - t0;
+        }
+        return Object.keys(said).length === 2;
+      },
+      { timeoutMs: 40_000, everyMs: 200, abort: () => (sim.running ? null : `sim exited: ${sim.stderr}`) },
+    ).catch(() => {});
+    report.hearing_ms = said;
+    check(said['Borgerens mikrofon giver ingen lyd'] !== undefined, `the page says the citizen's microphone gives no sound (${said['Borgerens mikrofon giver ingen lyd']} ms after the citizen started)`);
+    check(said['Borgeren kan ikke høre dig'] !== undefined, `the page says the citizen cannot hear the caseworker (${said['Borgeren kan ikke høre dig']} ms after the citizen started)`);
+    const citizenNotices = sim.jsonLines().filter((l) => l.event === 'screen').map((l) => l.notice);
+    check(citizenNotices.includes('notice-microphone-silent'), `the citizen is told about their microphone (${JSON.stringify([...new Set(citizenNotices)])})`);
+    await page.screenshot({ path: join(out, 'staff-hearing.png'), fullPage: true });
 
     // End the meeting from the page: the citizen's call ends with "meeting ended".
     await page.click('#end-meeting');

@@ -45,7 +45,14 @@ pub(crate) struct AudioCounters {
     /// 10 ms chunks captured with sound in them (above digital silence), while not muted: the
     /// device watch (`device_watch`) notices a microphone that gives nothing.
     pub(crate) sound: AtomicU64,
+    /// 10 ms chunks captured loud enough to be speech (RMS above [`SPEECH_RMS`]), while not
+    /// muted: what the status tells the peers as "speaking" (`crate::hearing`).
+    pub(crate) speech: AtomicU64,
 }
+
+/// RMS above which a 10 ms chunk counts as speech (about -41 dBFS: a voice at a phone, not a
+/// quiet room's noise floor).
+const SPEECH_RMS: f64 = 300.0;
 
 /// Samples at most this loud count as digital silence (what a muted or blocked microphone
 /// delivers; a real one's noise floor is above it).
@@ -117,6 +124,14 @@ impl AudioPath {
         if let Some(t) = self.worker.get() {
             t.unpark();
         }
+    }
+
+    pub(crate) fn mic_muted(&self) -> bool {
+        self.mic_muted.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn set_mic_muted(&self, muted: bool) {
@@ -202,6 +217,10 @@ pub(crate) fn run_worker(media: Weak<MediaIo>, mut ends: WorkerEnds) {
                         .any(|s| s.unsigned_abs() > DIGITAL_SILENCE)
                 {
                     path.counters.sound.fetch_add(1, Ordering::Relaxed);
+                    let energy: f64 = frame[..n].iter().map(|s| f64::from(*s).powi(2)).sum();
+                    if (energy / n as f64).sqrt() > SPEECH_RMS {
+                        path.counters.speech.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 media.encode_audio(&mut encoder, &frame[..n]);
             }

@@ -13,13 +13,15 @@
 //!   delivers decoded frames to the video observers on that thread.
 
 use super::audio_path::{self, AudioPath};
+use crate::device_watch::DeviceProblem;
+use crate::hearing::{Hearing, HearingWatch, PeerView, Receiving, Sending, Snapshot};
 use crate::media::assembler::{Assembled, Assembler};
 use crate::media::audio::{AudioEncoder, AudioMixer, EncodedAudio};
 use crate::media::jitter::PullKind;
 use crate::media::rate::{RateController, VideoDecision};
 use crate::media::video::{FreezeCounter, VideoDecoder, VideoEncoder};
 use crate::media::{DecodedFrame, FRAME_SAMPLES, Rotation, VIDEO_CLOCK, VideoFrame};
-use crate::observer::{Listeners, Subscription};
+use crate::observer::{Listeners, Observable, Subscription};
 use bytes::Bytes;
 use rtc::interceptor::{
     Attribute, BandwidthEstimator, EstimatorStats, Interceptor, Packet as ChainPacket,
@@ -30,11 +32,15 @@ use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication
 use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
 use rtc::rtp::packetizer::Payloader;
 use rtc::statistics::report::RTCStatsReportEntry;
+use samtale_protocol::status::{
+    CameraState, MicrophoneState, PeerStatus, STATUS_INTERVAL_MS, STATUS_VERSION,
+};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
+use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::TrackLocalEvent;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -309,6 +315,8 @@ pub(crate) struct OutTrack {
 
 struct PeerOut {
     connected: Arc<AtomicBool>,
+    /// The status data channel (`samtale_protocol::status`), if the stack gave one.
+    status: Option<Arc<dyn DataChannel>>,
     audio: Option<mpsc::Sender<EncodedAudio>>,
     video: Option<mpsc::Sender<(Bytes, Instant)>>,
     estimate: Arc<Estimate>,
@@ -399,6 +407,15 @@ pub(crate) struct MediaIo {
     /// Pictures handed in while the camera is on (the device watch).
     camera_frames: AtomicU64,
     video_rx: VideoCounters,
+    /// Pictures decoded per peer (the statuses we send them).
+    video_rx_peers: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+    /// Each peer's last status and when it came.
+    statuses: Mutex<BTreeMap<String, (PeerStatus, Instant)>>,
+    /// What the device watch found (set by the app's layer): 0 nothing, 1 the microphone is
+    /// silent, 2 the camera is dark.
+    device_problem: AtomicU8,
+    /// What the call's statuses say (see `crate::hearing`).
+    hearing: Observable<Hearing>,
     send: SendCounters,
     rate: Mutex<RateController>,
 }
@@ -422,9 +439,14 @@ impl MediaIo {
             camera_on: AtomicBool::new(true),
             camera_frames: AtomicU64::new(0),
             video_rx: VideoCounters::default(),
+            video_rx_peers: Mutex::new(BTreeMap::new()),
+            statuses: Mutex::new(BTreeMap::new()),
+            device_problem: AtomicU8::new(0),
+            hearing: Observable::new(Hearing::default()),
             send: SendCounters::default(),
             rate: Mutex::new(RateController::new()),
         });
+        tokio::spawn(status_ticker(Arc::downgrade(&me)));
         let weak = Arc::downgrade(&me);
         match std::thread::Builder::new()
             .name("samtale-audio".into())
@@ -497,17 +519,26 @@ impl MediaIo {
         self.frames.subscribe(f)
     }
 
-    /// A new peer connection's outgoing tracks: starts their writer tasks.
+    /// A new peer connection's outgoing tracks: starts their writer tasks, and the reader of
+    /// its status channel.
     pub(crate) fn add_peer(
         self: &Arc<Self>,
         peer: &str,
         pc: Arc<dyn PeerConnection>,
-        audio: Option<OutTrack>,
-        video: Option<OutTrack>,
+        tracks: (Option<OutTrack>, Option<OutTrack>),
+        status: Option<Arc<dyn DataChannel>>,
         estimate: Arc<Estimate>,
     ) {
+        let (audio, video) = tracks;
         let connected = Arc::new(AtomicBool::new(false));
         let mut tasks = vec![tokio::spawn(watch_path(pc, Arc::clone(&estimate)))];
+        if let Some(dc) = &status {
+            tasks.push(tokio::spawn(read_statuses(
+                Arc::clone(dc),
+                peer.to_owned(),
+                Arc::downgrade(self),
+            )));
+        }
         let audio_tx = audio.map(|t| {
             let (tx, rx) = mpsc::channel(AUDIO_QUEUE);
             tasks.push(tokio::spawn(audio_writer(t, rx, Arc::downgrade(self))));
@@ -534,6 +565,7 @@ impl MediaIo {
             peer.to_owned(),
             PeerOut {
                 connected,
+                status,
                 audio: audio_tx,
                 video: video_tx,
                 estimate,
@@ -555,6 +587,88 @@ impl MediaIo {
     pub(crate) fn remove_peer(&self, peer: &str) {
         lock(&self.peers).remove(peer);
         lock(&self.mixer).remove(peer);
+        lock(&self.statuses).remove(peer);
+        lock(&self.video_rx_peers).remove(peer);
+    }
+
+    /// What the app's device watch found (sent to the peers in our status).
+    pub(crate) fn set_device_problem(&self, problem: Option<DeviceProblem>) {
+        let v = match problem {
+            None => 0,
+            Some(DeviceProblem::MicrophoneSilent) => 1,
+            Some(DeviceProblem::CameraDark) => 2,
+        };
+        self.device_problem.store(v, Ordering::Relaxed);
+    }
+
+    pub(crate) fn hearing(&self) -> &Observable<Hearing> {
+        &self.hearing
+    }
+
+    /// Our status for `peer`: our devices, and what we receive from them.
+    fn status_for(&self, peer: &str, speaking: bool, tracks: (bool, bool)) -> PeerStatus {
+        let receiving = self.receiving(peer);
+        let problem = self.device_problem.load(Ordering::Relaxed);
+        let muted = self.audio.mic_muted();
+        PeerStatus {
+            v: STATUS_VERSION,
+            microphone: match (tracks.0, muted, problem) {
+                (false, _, _) => MicrophoneState::None,
+                (true, true, _) => MicrophoneState::Muted,
+                (true, false, 1) => MicrophoneState::Silent,
+                (true, false, _) => MicrophoneState::On,
+            },
+            camera: match (tracks.1, self.camera_on.load(Ordering::Relaxed), problem) {
+                (false, _, _) => CameraState::None,
+                (true, false, _) => CameraState::Off,
+                (true, true, 2) => CameraState::Dark,
+                (true, true, _) => CameraState::On,
+            },
+            speaking: speaking && !muted,
+            audio_packets: receiving.audio_packets,
+            audio_sound: receiving.audio_sound,
+            audio_level_dbfs: (receiving.audio_level_dbfs * 10.0).round() / 10.0,
+            video_frames: receiving.video_frames,
+        }
+    }
+
+    fn receiving(&self, peer: &str) -> Receiving {
+        let (audio_packets, audio_sound, audio_level_dbfs) =
+            lock(&self.mixer).receipt(peer).unwrap_or((0, 0, -100.0));
+        let video_frames = lock(&self.video_rx_peers)
+            .get(peer)
+            .map_or(0, |c| c.load(Ordering::Relaxed));
+        Receiving {
+            audio_packets,
+            audio_sound,
+            audio_level_dbfs,
+            video_frames,
+        }
+    }
+
+    /// What we send and what every peer says (for `crate::hearing`).
+    pub(crate) fn hearing_snapshot(&self) -> Snapshot {
+        let ids: Vec<String> = lock(&self.peers).keys().cloned().collect();
+        let statuses = lock(&self.statuses).clone();
+        let now = Instant::now();
+        Snapshot {
+            sending: Sending {
+                speech: self.audio.counters.speech.load(Ordering::Relaxed),
+                audio_packets: self.send.audio_packets.load(Ordering::Relaxed),
+                video_frames: self.send.video_frames.load(Ordering::Relaxed),
+            },
+            peers: ids
+                .into_iter()
+                .map(|id| PeerView {
+                    receiving: self.receiving(&id),
+                    status: statuses.get(&id).map(|(s, at)| {
+                        let age = now.saturating_duration_since(*at).as_millis();
+                        (s.clone(), u64::try_from(age).unwrap_or(u64::MAX))
+                    }),
+                    id,
+                })
+                .collect(),
+        }
     }
 
     /// An audio packet from `peer`.
@@ -580,9 +694,14 @@ impl MediaIo {
         let (pli_tx, mut pli_rx) = mpsc::unbounded_channel::<()>();
         let weak = Arc::downgrade(&self);
         let who = peer.clone();
+        let decoded = Arc::clone(
+            lock(&self.video_rx_peers)
+                .entry(peer.clone())
+                .or_insert_with(|| Arc::new(AtomicU64::new(0))),
+        );
         let spawned = std::thread::Builder::new()
             .name("samtale-video-dec".into())
-            .spawn(move || video_decoder(weak, who, pkt_rx, pli_tx));
+            .spawn(move || video_decoder(weak, who, decoded, pkt_rx, pli_tx));
         if let Err(e) = spawned {
             log::error!("cannot start a video decoder thread: {e}");
             return;
@@ -978,6 +1097,7 @@ async fn feedback(
 fn video_decoder(
     media: std::sync::Weak<MediaIo>,
     peer: String,
+    decoded_from_peer: Arc<AtomicU64>,
     rx: std::sync::mpsc::Receiver<rtc::rtp::Packet>,
     pli: mpsc::UnboundedSender<()>,
 ) {
@@ -1024,6 +1144,7 @@ fn video_decoder(
                             freezes.frame(Instant::now());
                             let c = &media.video_rx;
                             c.decoded.fetch_add(1, Ordering::Relaxed);
+                            decoded_from_peer.fetch_add(1, Ordering::Relaxed);
                             c.width.store(u64::from(frame.width()), Ordering::Relaxed);
                             c.height.store(u64::from(frame.height()), Ordering::Relaxed);
                             c.freezes.store(freezes.freezes, Ordering::Relaxed);
@@ -1049,5 +1170,65 @@ fn video_decoder(
             .dropped
             .fetch_add(d - dropped, Ordering::Relaxed);
         dropped = d;
+    }
+}
+
+/// Reads a peer's statuses (`samtale_protocol::status`) until the channel or the call ends.
+async fn read_statuses(dc: Arc<dyn DataChannel>, peer: String, media: std::sync::Weak<MediaIo>) {
+    while let Some(event) = dc.poll().await {
+        let DataChannelEvent::OnMessage(message) = event else {
+            if matches!(event, DataChannelEvent::OnClose) {
+                break;
+            }
+            continue;
+        };
+        let Some(media) = media.upgrade() else { break };
+        match PeerStatus::parse(&message.data) {
+            Some(status) => {
+                lock(&media.statuses).insert(peer.clone(), (status, Instant::now()));
+            }
+            None => log::debug!("ignoring a status that is not one"),
+        }
+    }
+}
+
+/// Once a [`STATUS_INTERVAL_MS`]: sends every peer our status and judges theirs
+/// (`crate::hearing`); the verdict goes to [`MediaIo::hearing`]'s observers when it changes.
+/// Ends with the call.
+async fn status_ticker(media: std::sync::Weak<MediaIo>) {
+    let start = tokio::time::Instant::now();
+    let mut watch = HearingWatch::default();
+    let mut last_speech = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(STATUS_INTERVAL_MS));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(media) = media.upgrade() else { return };
+        if media.audio.is_closed() {
+            media.hearing.set(Hearing::default());
+            return;
+        }
+        let speech = media.audio.counters.speech.load(Ordering::Relaxed);
+        let speaking = speech.saturating_sub(last_speech) >= 20;
+        last_speech = speech;
+        // (peer, its status channel, whether we send it (audio, video))
+        type Channel = (String, Arc<dyn DataChannel>, (bool, bool));
+        let channels: Vec<Channel> = lock(&media.peers)
+            .iter()
+            .filter_map(|(id, p)| {
+                let dc = p.status.clone()?;
+                Some((id.clone(), dc, (p.audio.is_some(), p.video.is_some())))
+            })
+            .collect();
+        for (id, dc, tracks) in channels {
+            let status = media.status_for(&id, speaking, tracks);
+            // Not open yet, or gone: the next tick tries again.
+            if let Err(e) = dc.send_text(&status.to_json()).await {
+                log::trace!("status not sent: {e}");
+            }
+        }
+        let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let verdict = watch.observe(now, &media.hearing_snapshot());
+        media.hearing.set(verdict);
     }
 }

@@ -360,6 +360,26 @@ impl Call {
         self.shared.media.subscribe_frames(observer)
     }
 
+    /// What the others' statuses say (see [`crate::hearing`]): whether they hear and see us,
+    /// whether we hear them, and their own mute and camera. Judged once a second.
+    pub fn hearing(&self) -> crate::hearing::Hearing {
+        self.shared.media.hearing().get()
+    }
+
+    /// Like [`Call::subscribe`] for [`Call::hearing`].
+    pub fn subscribe_hearing(
+        &self,
+        observer: impl Fn(&crate::hearing::Hearing) + Send + Sync + 'static,
+    ) -> Subscription {
+        self.shared.media.hearing().subscribe(observer)
+    }
+
+    /// What the app's [`crate::device_watch::DeviceWatch`] found: told to the others in our
+    /// status, so the caseworker learns that the citizen's microphone gives no sound.
+    pub fn set_device_problem(&self, problem: Option<crate::device_watch::DeviceProblem>) {
+        self.shared.media.set_device_problem(problem);
+    }
+
     /// Mutes or unmutes the microphone (muted audio is sent as silence, which Opus DTX turns
     /// into almost nothing on the wire).
     pub fn set_microphone_muted(&self, muted: bool) {
@@ -1077,13 +1097,17 @@ impl Actor {
             audio,
             video,
             estimate,
+            status,
             turn_bridges,
         } = peer::build(&ctx, peer, generation).await?;
         self.shared.media.add_peer(
             peer,
             Arc::clone(&pc),
-            audio.as_ref().map(|t| t.out.clone()),
-            video.as_ref().map(|t| t.out.clone()),
+            (
+                audio.as_ref().map(|t| t.out.clone()),
+                video.as_ref().map(|t| t.out.clone()),
+            ),
+            status,
             estimate,
         );
         self.peers.insert(

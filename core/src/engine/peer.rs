@@ -23,6 +23,8 @@ use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
     RTCRtpEncodingParameters, RtpCodecKind,
 };
+use samtale_protocol::status::{STATUS_CHANNEL_ID, STATUS_CHANNEL_LABEL};
+use webrtc::data_channel::{DataChannel, RTCDataChannelInit};
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -151,6 +153,9 @@ pub(crate) struct BuiltPeer {
     pub(crate) audio: Option<LocalTrack>,
     pub(crate) video: Option<LocalTrack>,
     pub(crate) estimate: Arc<Estimate>,
+    /// The status channel (`samtale_protocol::status`); `None` if the stack refused it (the
+    /// call goes on without statuses).
+    pub(crate) status: Option<Arc<dyn DataChannel>>,
     /// TURN-over-TCP bridges this connection's ICE servers point at; they live as long as it.
     pub(crate) turn_bridges: Vec<TcpTurnBridge>,
 }
@@ -375,6 +380,7 @@ pub(crate) async fn build(
     let pc: Arc<dyn PeerConnection> = Arc::new(pc);
     match add_tracks(&pc, ctx).await {
         Ok((audio, video)) => Ok(BuiltPeer {
+            status: status_channel(&pc).await,
             pc,
             audio,
             video,
@@ -385,6 +391,27 @@ pub(crate) async fn build(
             // Dropping a connection does not stop its driver: close it.
             let _ = pc.close().await;
             Err(e)
+        }
+    }
+}
+
+/// The status channel, created before the first offer on both sides (negotiated out of band:
+/// no in-band handshake to lose, and either side may offer).
+async fn status_channel(pc: &Arc<dyn PeerConnection>) -> Option<Arc<dyn DataChannel>> {
+    let init = RTCDataChannelInit {
+        ordered: false,
+        max_retransmits: Some(0),
+        negotiated: Some(STATUS_CHANNEL_ID),
+        ..Default::default()
+    };
+    match pc
+        .create_data_channel(STATUS_CHANNEL_LABEL, Some(init))
+        .await
+    {
+        Ok(dc) => Some(dc),
+        Err(e) => {
+            log::warn!("no status channel: {e}");
+            None
         }
     }
 }

@@ -199,6 +199,14 @@ impl AudioMixer {
         }
     }
 
+    /// What is received from `peer`: (packets, frames with sound, level in dBFS).
+    pub fn receipt(&self, peer: &str) -> Option<(u64, u64, f64)> {
+        self.peers.get(peer).map(|jb| {
+            let s = jb.stats();
+            (s.packets, s.sound, jb.level_dbfs())
+        })
+    }
+
     /// Per-peer jitter buffer counters.
     pub fn stats(&self) -> BTreeMap<String, JitterStats> {
         self.peers

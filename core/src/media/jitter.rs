@@ -53,6 +53,9 @@ pub enum PullKind {
     Silence,
 }
 
+/// Samples at most this loud are digital silence (as the capture side counts it).
+const DIGITAL_SILENCE: u16 = 2;
+
 /// Counters of one jitter buffer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct JitterStats {
@@ -68,6 +71,9 @@ pub struct JitterStats {
     pub plc: u64,
     /// Frames of silence.
     pub silence: u64,
+    /// Frames from packets (or FEC) with sound in them: above digital silence (what the
+    /// sender's status reports back, see `samtale_protocol::status`).
+    pub sound: u64,
     /// Packets that came after their playout time.
     pub late: u64,
     /// 10 ms compressions (latency bounding / drift).
@@ -114,6 +120,8 @@ pub struct JitterBuffer {
     plc_run_ms: u64,
     stats: JitterStats,
     origin: Instant,
+    /// Smoothed RMS of what was played (~300 ms).
+    level: f64,
 }
 
 impl std::fmt::Debug for JitterBuffer {
@@ -164,6 +172,7 @@ impl JitterBuffer {
             plc_run_ms: 0,
             stats: JitterStats::default(),
             origin,
+            level: 0.0,
         }
     }
 
@@ -267,16 +276,33 @@ impl JitterBuffer {
             let k = self.produce(now);
             kind = worst(kind, k);
         }
+        let mut energy = 0.0f64;
+        let mut loud = false;
         for slot in out.iter_mut() {
             *slot = self.out.pop_front().unwrap_or(0);
+            energy += f64::from(*slot) * f64::from(*slot);
+            loud |= slot.unsigned_abs() > DIGITAL_SILENCE;
         }
+        self.level = self.level * 0.97 + (energy / FRAME_SAMPLES as f64).sqrt() * 0.03;
         match kind {
             PullKind::Decoded => self.stats.decoded += 1,
             PullKind::Fec => self.stats.fec += 1,
             PullKind::Plc => self.stats.plc += 1,
             PullKind::Silence => self.stats.silence += 1,
         }
+        if loud && matches!(kind, PullKind::Decoded | PullKind::Fec) {
+            self.stats.sound += 1;
+        }
         kind
+    }
+
+    /// Smoothed level of what was played (dBFS, -100 when silent).
+    pub fn level_dbfs(&self) -> f64 {
+        if self.level < 1.0 {
+            -100.0
+        } else {
+            20.0 * (self.level / 32768.0).log10()
+        }
     }
 
     /// Drops 10 ms when the buffer holds too much (network calmed down, or sender clock fast).

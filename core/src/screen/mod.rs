@@ -332,6 +332,9 @@ pub struct ScreenInput {
     pub presence: Option<PresenceView>,
     /// A device that gives nothing during the call (`device_watch`): the call's screens say so.
     pub device_problem: Option<crate::device_watch::DeviceProblem>,
+    /// What the others' statuses say (`hearing`): they cannot hear or see the citizen, no sound
+    /// comes from them, or they muted (said as mute, not as a fault).
+    pub hearing: crate::hearing::Hearing,
 }
 
 /// What the server said about the remembered room (`POST /api/v1/presence`).
@@ -620,15 +623,10 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
         input.situation,
         Situation::Joining | Situation::Waiting | Situation::InCall | Situation::Reconnecting
     );
-    let notice = match input.device_problem {
-        Some(_) if !live || input.overlay.is_some() => None,
-        Some(crate::device_watch::DeviceProblem::MicrophoneSilent) if input.microphone_on => {
-            Some(t("notice-microphone-silent"))
-        }
-        Some(crate::device_watch::DeviceProblem::CameraDark) if input.camera_on => {
-            Some(t("notice-camera-dark"))
-        }
-        _ => None,
+    let notice = if !live || input.overlay.is_some() {
+        None
+    } else {
+        notice(input).map(t)
     };
     let announce = match (&code, &notice) {
         (
@@ -671,6 +669,38 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
         show_self_view: in_call && brand.self_view && input.camera_on,
         lit: id == "home" && input.presence.as_ref().is_some_and(|p| p.staff_present),
     }
+}
+
+/// The one notice a live call's screen shows, most useful first: the citizen's own devices
+/// (they can fix those), then what keeps the others from hearing or seeing them, then the
+/// others' mute and camera (said as what they are, not as faults).
+fn notice(input: &ScreenInput) -> Option<&'static str> {
+    use crate::device_watch::DeviceProblem;
+    use crate::hearing::HearingProblem;
+    let own = match input.device_problem {
+        Some(DeviceProblem::MicrophoneSilent) if input.microphone_on => {
+            Some("notice-microphone-silent")
+        }
+        Some(DeviceProblem::CameraDark) if input.camera_on => Some("notice-camera-dark"),
+        _ => None,
+    };
+    let h = &input.hearing;
+    let fault = match h.problem {
+        // Muted: of course they cannot hear (the status says so, but a stale one may not).
+        Some(HearingProblem::PeerCannotHearYou) if input.microphone_on => {
+            Some("notice-peer-cannot-hear")
+        }
+        Some(HearingProblem::YouCannotHearPeer) => Some("notice-peer-not-heard"),
+        Some(HearingProblem::PeerCannotSeeYou) if input.camera_on => Some("notice-peer-cannot-see"),
+        _ => None,
+    };
+    own.or(fault).or(if h.peer_muted {
+        Some("notice-peer-muted")
+    } else if h.peer_camera_off {
+        Some("notice-peer-camera-off")
+    } else {
+        None
+    })
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ fn input(situation: Situation, remembered: bool) -> ScreenInput {
         overlay: None,
         presence: None,
         device_problem: None,
+        hearing: Default::default(),
     }
 }
 
@@ -269,6 +270,38 @@ fn every_catalog_key_is_used_by_some_screen() {
             }
         }
     }
+    // What the others' statuses say, in the call.
+    {
+        use crate::hearing::{Hearing, HearingProblem};
+        let mut i = input(Situation::InCall, true);
+        for h in [
+            Some(HearingProblem::PeerCannotHearYou),
+            Some(HearingProblem::YouCannotHearPeer),
+            Some(HearingProblem::PeerCannotSeeYou),
+        ] {
+            i.hearing = Hearing {
+                problem: h,
+                ..Hearing::default()
+            };
+            used.extend(
+                all_texts(&screen(&i, &brand(true, true), &da))
+                    .into_iter()
+                    .map(|t| t.id.to_owned()),
+            );
+        }
+        for (peer_muted, peer_camera_off) in [(true, false), (false, true)] {
+            i.hearing = Hearing {
+                peer_muted,
+                peer_camera_off,
+                ..Hearing::default()
+            };
+            used.extend(
+                all_texts(&screen(&i, &brand(true, true), &da))
+                    .into_iter()
+                    .map(|t| t.id.to_owned()),
+            );
+        }
+    }
     for t in shell_list(&shell_texts(&brand(true, true), &da)) {
         used.insert(t.id.to_owned());
     }
@@ -437,4 +470,50 @@ fn a_device_that_gives_nothing_is_said_on_the_calls_screens_only() {
     assert_eq!(screen(&i, &b, &da).notice, None);
     i.situation = Situation::Idle;
     assert_eq!(screen(&i, &b, &da).notice, None);
+}
+
+#[test]
+fn what_the_others_say_is_one_notice_own_devices_first_and_mute_is_not_a_fault() {
+    use crate::hearing::{Hearing, HearingProblem};
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let b = brand(true, true);
+    let notice = |i: &ScreenInput| screen(i, &b, &da).notice.map(|n| n.id);
+    let mut i = input(Situation::InCall, true);
+    i.hearing = Hearing {
+        problem: Some(HearingProblem::PeerCannotHearYou),
+        peer_muted: true,
+        ..Hearing::default()
+    };
+    assert_eq!(notice(&i), Some("notice-peer-cannot-hear"));
+    let s = screen(&i, &b, &da);
+    assert!(s.announce.contains("kan ikke høre dig"), "{}", s.announce);
+    assert_eq!(s.id, "in-call", "the call goes on");
+    // The citizen's own silent microphone comes first: they can fix it.
+    i.device_problem = Some(DeviceProblem::MicrophoneSilent);
+    assert_eq!(notice(&i), Some("notice-microphone-silent"));
+    i.device_problem = None;
+    // The citizen muted: not being heard is expected.
+    i.microphone_on = false;
+    assert_eq!(notice(&i), Some("notice-peer-muted"));
+    i.microphone_on = true;
+    i.hearing.problem = Some(HearingProblem::YouCannotHearPeer);
+    assert_eq!(notice(&i), Some("notice-peer-not-heard"));
+    i.hearing.problem = Some(HearingProblem::PeerCannotSeeYou);
+    assert_eq!(notice(&i), Some("notice-peer-cannot-see"));
+    i.camera_on = false;
+    assert_eq!(notice(&i), Some("notice-peer-muted"));
+    i.hearing = Hearing {
+        peer_camera_off: true,
+        ..Hearing::default()
+    };
+    assert_eq!(notice(&i), Some("notice-peer-camera-off"));
+    i.hearing = Hearing::default();
+    assert_eq!(notice(&i), None);
+    // A question over the call, or after it: nothing.
+    i.hearing.peer_muted = true;
+    i.overlay = Some(Overlay::ConfirmLeave);
+    assert_eq!(notice(&i), None);
+    i.overlay = None;
+    i.situation = Situation::Ended(EndReason::LocalLeave);
+    assert_eq!(notice(&i), None);
 }
