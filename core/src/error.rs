@@ -47,6 +47,10 @@ pub enum CoreError {
     /// The WebRTC stack failed.
     #[error("webrtc: {0}")]
     WebRtc(String),
+    /// An offer or answer with a peer could not be used, ours by them or theirs by us: no
+    /// media can flow (`negotiation_failed` in docs/protocol.md).
+    #[error("negotiation failed: {}", .0.name())]
+    Negotiation(samtale_protocol::NegotiationFailure),
     /// Nothing worked for too long.
     #[error("gave up after {0:?} without a connection")]
     GaveUp(std::time::Duration),
@@ -87,6 +91,7 @@ impl CoreError {
             CoreError::Protocol(_) => "protocol",
             CoreError::Signalling { .. } => "signalling",
             CoreError::WebRtc(_) => "webrtc",
+            CoreError::Negotiation(_) => "negotiation",
             CoreError::GaveUp(_) => "gave_up",
         }
     }
@@ -122,7 +127,10 @@ impl CoreError {
                 WsErrorCode::MeetingClosed => PublicError::CodeNotFoundOrExpired,
                 _ => PublicError::ServerError,
             },
-            CoreError::Protocol(_) | CoreError::WebRtc(_) => PublicError::ServerError,
+            // Nothing the citizen can fix: the help line (the screen says so).
+            CoreError::Protocol(_) | CoreError::WebRtc(_) | CoreError::Negotiation(_) => {
+                PublicError::ServerError
+            }
         }
     }
 }
@@ -212,6 +220,10 @@ mod tests {
             ),
             (
                 CoreError::Protocol("html instead of json".into()),
+                PublicError::ServerError,
+            ),
+            (
+                CoreError::Negotiation(samtale_protocol::NegotiationFailure::NoCommonCodec),
                 PublicError::ServerError,
             ),
         ];

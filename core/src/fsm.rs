@@ -122,6 +122,10 @@ pub enum Event {
     /// The peer connection for this peer could not be set up. The peer is forgotten; a later
     /// offer from it counts as a new join.
     PeerFailed(PeerId),
+    /// An offer or answer with this peer could not be used, ours by them (they said
+    /// `negotiation_failed`) or theirs by us (we told them). No media can flow with it: it is
+    /// dropped, and a call left with nobody else fails at once instead of staying silent.
+    NegotiationFailed(PeerId, samtale_protocol::NegotiationFailure),
     /// The platform reports a network change (another interface, a new address).
     NetworkChanged,
     /// The server answered our probe: the signalling path works right now.
@@ -545,6 +549,13 @@ impl CallFsm {
             }
             (Phase::Active, E::PeerLeft(peer) | E::PeerFailed(peer)) => {
                 self.remove_peer(&peer, out)
+            }
+            (Phase::Active, E::NegotiationFailed(peer, reason)) => {
+                log::warn!("negotiation with a peer failed: {}", reason.name());
+                self.remove_peer(&peer, out);
+                if self.peers.is_empty() {
+                    self.fail(CoreError::Negotiation(reason).public(), out);
+                }
             }
             (Phase::Active, E::MediaConnected(peer)) => {
                 if let Some(link) = self.peers.get_mut(&peer) {
@@ -1020,6 +1031,27 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn a_failed_negotiation_ends_a_call_with_nobody_else_at_once() {
+        use samtale_protocol::NegotiationFailure;
+        // Two peers: the one we cannot negotiate with is dropped, the call goes on.
+        let mut h = joined_with_peer();
+        h.send(Event::PeerJoined("p2".into()));
+        let actions = h.send(Event::NegotiationFailed(
+            "p2".into(),
+            NegotiationFailure::NoCommonCodec,
+        ));
+        assert!(actions.contains(&Action::ClosePeer("p2".into())));
+        assert_eq!(h.state(), CallState::InCall);
+        // The only peer: the call fails now, with the help line, not after the media deadline.
+        let actions = h.send(Event::NegotiationFailed(
+            "p1".into(),
+            NegotiationFailure::Malformed,
+        ));
+        assert!(actions.contains(&Action::Teardown), "{actions:?}");
+        assert_eq!(h.state(), CallState::Failed(PublicError::ServerError));
     }
 
     #[test]

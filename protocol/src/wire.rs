@@ -360,6 +360,34 @@ pub enum SignalPayload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp_mline_index: Option<u16>,
     },
+    /// The recipient's last offer or answer can never be used (no common codec, not SDP): no
+    /// media will flow on this connection. Both sides end the call with a clear error instead
+    /// of a silent one. Not sent for a description refused only in passing (wrong signalling
+    /// state during glare or a restart): recovery deals with those.
+    NegotiationFailed {
+        /// Why.
+        reason: NegotiationFailure,
+    },
+}
+
+/// Why an offer or answer could not be used (`negotiation_failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NegotiationFailure {
+    /// No codec both sides support (Samtale sends Opus and H.264 Constrained Baseline).
+    NoCommonCodec,
+    /// The description could not be parsed.
+    Malformed,
+}
+
+impl NegotiationFailure {
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            NegotiationFailure::NoCommonCodec => "no_common_codec",
+            NegotiationFailure::Malformed => "malformed",
+        }
+    }
 }
 
 /// Client -> server messages.

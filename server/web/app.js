@@ -479,7 +479,7 @@ function removeTile(participantId) {
 
 function endedText(state, reason) {
   if (state === 'failed') {
-    const known = ['meeting_full', 'meeting_closed', 'invalid_token', 'no_network', 'gave_up'];
+    const known = ['meeting_full', 'meeting_closed', 'invalid_token', 'no_network', 'gave_up', 'negotiation_failed'];
     return t('failed', { why: known.includes(reason) ? t(`failed.${reason}`) : reason });
   }
   const known = ['left', 'meeting_ended', 'meeting_expired', 'taken_over'];

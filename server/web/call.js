@@ -594,11 +594,22 @@ export class Call extends EventTarget {
           link = this._addPeer(from, link.view.role, false);
         }
         const pc = link.pc;
-        await pc.setRemoteDescription({ type: 'offer', sdp: payload.sdp });
+        try {
+          await pc.setRemoteDescription({ type: 'offer', sdp: payload.sdp });
+        } catch (e) {
+          this._negotiationFailed(from, negotiationFailure(e), true);
+          return;
+        }
         await this._flushCandidates(link);
         preferCodecs(pc);
-        const answer = await pc.createAnswer();
-        await pc.setLocalDescription(answer);
+        let answer;
+        try {
+          answer = await pc.createAnswer();
+          await pc.setLocalDescription(answer);
+        } catch (e) {
+          this._negotiationFailed(from, negotiationFailure(e), true);
+          return;
+        }
         if (this._peers.get(from) !== link) return;
         this._send({ type: 'signal', to: from, payload: { kind: 'answer', sdp: pc.localDescription.sdp } });
         break;
@@ -606,10 +617,19 @@ export class Call extends EventTarget {
       case 'answer': {
         const pc = link.pc;
         if (pc.signalingState !== 'have-local-offer') return;
-        await pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+        try {
+          await pc.setRemoteDescription({ type: 'answer', sdp: payload.sdp });
+        } catch (e) {
+          this._negotiationFailed(from, negotiationFailure(e), true);
+          return;
+        }
         await this._flushCandidates(link);
         break;
       }
+      case 'negotiation_failed':
+        // Our offer or answer was no use to them: no media will flow with them.
+        this._negotiationFailed(from, payload.reason, false);
+        break;
       case 'candidate': {
         const init = {
           candidate: payload.candidate,
@@ -627,6 +647,21 @@ export class Call extends EventTarget {
       default:
         break;
     }
+  }
+
+  /**
+   * An offer or answer with `id` could not be used (docs/protocol.md, `negotiation_failed`):
+   * tell them when it was theirs, drop the connection, and end a call left with nobody else.
+   */
+  _negotiationFailed(id, reason, tellThem) {
+    if (!reason) {
+      console.warn('samtale: a description was refused in passing; recovery continues');
+      return;
+    }
+    console.warn('samtale: negotiation with a peer failed:', reason);
+    if (tellThem) this._send({ type: 'signal', to: id, payload: { kind: 'negotiation_failed', reason } });
+    this._removePeer(id);
+    if (this._peers.size === 0) this._fail('negotiation_failed');
   }
 
   async _flushCandidates(link) {
@@ -740,6 +775,17 @@ export class Call extends EventTarget {
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+/**
+ * The `negotiation_failed` reason for a failed setRemoteDescription/createAnswer, or null when
+ * the description was refused only in passing (wrong state during glare or a restart).
+ */
+function negotiationFailure(e) {
+  const text = `${e && e.name} ${e && e.message}`.toLowerCase();
+  if (text.includes('codec')) return 'no_common_codec';
+  if (e && (e.name === 'SyntaxError' || e.name === 'TypeError' || text.includes('parse'))) return 'malformed';
+  return null;
 }
 
 /** Summarises one RTCStatsReport (see Call.stats). */

@@ -114,6 +114,7 @@ const STRINGS = {
     'failed.invalid_token': 'adgangen blev afvist',
     'failed.no_network': 'serveren kan ikke nås',
     'failed.gave_up': 'forbindelsen kunne ikke genoprettes',
+    'failed.negotiation_failed': 'den andens app og denne side kunne ikke blive enige om lyd og billede',
   },
   en: {
     'app.title': 'Samtale — caseworker',
@@ -226,6 +227,7 @@ const STRINGS = {
     'failed.invalid_token': 'the ticket was refused',
     'failed.no_network': 'the server cannot be reached',
     'failed.gave_up': 'the connection could not be restored',
+    'failed.negotiation_failed': "the other participant's app and this page could not agree on sound and picture",
   },
 };
 

@@ -770,7 +770,8 @@ async fn join(
         rep: rep.clone(),
         last: std::sync::Mutex::new(String::new()),
     });
-    let samtale = match samtale_ffi::Samtale::new_tuned(app, observer, None, tune) {
+    let samtale = match samtale_ffi::Samtale::new_tuned(app, Arc::clone(&observer) as _, None, tune)
+    {
         Ok(s) => s,
         Err(e) => return fail(e.to_string()),
     };
@@ -780,6 +781,21 @@ async fn join(
     };
     let port: Arc<dyn MediaPort> = Arc::new(samtale_ffi::emulator::PhonePort(Arc::clone(&samtale)));
     let code = stay_with(call, Some(port), options, media, "citizen", seconds, &rep).await;
+    // The presenter draws the call's last screen (ended, or why it failed) on its own thread:
+    // report it before the process exits, so the output ends with what the phone would show.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        let screen = samtale.current_screen();
+        let live = matches!(
+            screen.id.as_str(),
+            "joining" | "waiting" | "in-call" | "reconnecting"
+        );
+        if !live || tokio::time::Instant::now() >= deadline {
+            samtale_ffi::CallObserver::on_screen(&*observer, screen);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     if home_secs > 0 {
         // Back to the start (the one big button), the app left open.
         samtale.back();

@@ -426,6 +426,183 @@ async fn sound_or_pictures_dropped_on_the_way_are_told_and_mute_is_not_a_fault()
     server.shutdown().await;
 }
 
+/// A caseworker that is only a signalling socket: it says what it is told to, no WebRTC.
+struct RawPeer {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl RawPeer {
+    async fn join(ticket: &samtale_core::protocol::Ticket) -> (Self, serde_json::Value) {
+        let (ws, _) = tokio_tungstenite::connect_async(ticket.signalling_url.as_str())
+            .await
+            .expect("connect");
+        let mut me = RawPeer { ws };
+        me.send(serde_json::json!({"type": "hello", "v": 1, "token": ticket.join_token}))
+            .await;
+        let welcome = me.next("welcome").await;
+        (me, welcome)
+    }
+
+    async fn send(&mut self, v: serde_json::Value) {
+        use futures_util::SinkExt;
+        self.ws
+            .send(tokio_tungstenite::tungstenite::Message::text(v.to_string()))
+            .await
+            .expect("send");
+    }
+
+    /// The next server message of `kind` (others are skipped), within 30 s.
+    async fn next(&mut self, kind: &str) -> serde_json::Value {
+        use futures_util::StreamExt;
+        let wait = async {
+            while let Some(Ok(msg)) = self.ws.next().await {
+                if let Ok(v) =
+                    serde_json::from_str::<serde_json::Value>(msg.to_text().unwrap_or(""))
+                {
+                    let signal_kind = v["payload"]["kind"].as_str().unwrap_or("");
+                    if v["type"] == kind || (v["type"] == "signal" && signal_kind == kind) {
+                        return v;
+                    }
+                }
+            }
+            panic!("the socket closed before {kind}");
+        };
+        tokio::time::timeout(Duration::from_secs(30), wait)
+            .await
+            .unwrap_or_else(|_| panic!("no {kind} within 30 s"))
+    }
+}
+
+/// An offer of what Samtale does not send: PCMU audio and VP8 video only.
+const VP8_PCMU_OFFER: &str = "v=0\r\n\
+o=- 4611731400430051336 2 IN IP4 127.0.0.1\r\n\
+s=-\r\n\
+t=0 0\r\n\
+a=group:BUNDLE 0 1\r\n\
+m=audio 9 UDP/TLS/RTP/SAVPF 0\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:rawp\r\n\
+a=ice-pwd:rawpeerrawpeerrawpeer0123\r\n\
+a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF\r\n\
+a=setup:actpass\r\n\
+a=mid:0\r\n\
+a=sendrecv\r\n\
+a=rtcp-mux\r\n\
+a=rtpmap:0 PCMU/8000\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 96\r\n\
+c=IN IP4 0.0.0.0\r\n\
+a=ice-ufrag:rawp\r\n\
+a=ice-pwd:rawpeerrawpeerrawpeer0123\r\n\
+a=fingerprint:sha-256 4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF:3E:5D:49:6B:19:E5:7C:AB:4A:AD:B9:B1:3F:82:18:3B:54:02:12:DF\r\n\
+a=setup:actpass\r\n\
+a=mid:1\r\n\
+a=sendrecv\r\n\
+a=rtcp-mux\r\n\
+a=rtpmap:96 VP8/90000\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_negotiation_that_cannot_work_ends_both_sides_with_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = server(&dir).await;
+    let url = server.base_url();
+    let api = ApiClient::new(&url, Duration::from_secs(5)).expect("api");
+    let citizen = |code: String| {
+        let url = url.clone();
+        tokio::spawn(async move {
+            sim(&[
+                "join",
+                "--server",
+                &url,
+                "--code",
+                &code,
+                "--seconds",
+                "30",
+                "--loopback",
+                "--json",
+            ])
+            .await
+        })
+    };
+    let failed_screen = |stdout: &str| {
+        screen_events(stdout)
+            .last()
+            .map(|v| v["id"].as_str().unwrap_or("").to_owned())
+    };
+
+    // 1. The caseworker comes after the citizen and offers codecs the core does not have.
+    for (offer, reason) in [
+        (VP8_PCMU_OFFER, "no_common_codec"),
+        ("v=0\r\nthis is not SDP\r\n", "malformed"),
+    ] {
+        let meeting = api.create_meeting(TOKEN, None).await.expect("meeting");
+        let run = citizen(meeting.code_display.clone());
+        // The citizen is waiting (its seat shows in the meeting) before the caseworker comes.
+        let mut waited = 0;
+        let seated = || async {
+            api.list_meetings(TOKEN).await.map_or(0, |l| {
+                l.meetings
+                    .iter()
+                    .find(|m| m.meeting_id == meeting.meeting_id)
+                    .map_or(0, |m| m.participants)
+            })
+        };
+        while seated().await == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            waited += 1;
+            assert!(waited < 400, "the citizen never took a seat");
+        }
+        let ticket = api
+            .staff_ticket(TOKEN, &meeting.meeting_id)
+            .await
+            .expect("ticket");
+        let (mut raw, welcome) = RawPeer::join(&ticket).await;
+        let citizen_id = welcome["peers"][0]["participant_id"]
+            .as_str()
+            .expect("the citizen in welcome.peers")
+            .to_owned();
+        raw.send(serde_json::json!({"type": "signal", "to": citizen_id,
+            "payload": {"kind": "offer", "sdp": offer}}))
+            .await;
+        // The core says why, instead of never answering.
+        let told = raw.next("negotiation_failed").await;
+        assert_eq!(told["payload"]["reason"], reason, "{told}");
+        let (exit, stdout) = run.await.expect("sim");
+        assert_eq!(
+            exit, 6,
+            "the emulator exits with the server-error code: {stdout}"
+        );
+        assert_eq!(
+            failed_screen(&stdout).as_deref(),
+            Some("failed-server"),
+            "the citizen's screen says so: {stdout}"
+        );
+    }
+
+    // 2. The citizen comes after the caseworker and offers; the caseworker cannot use it.
+    let meeting = api.create_meeting(TOKEN, None).await.expect("meeting");
+    let ticket = api
+        .staff_ticket(TOKEN, &meeting.meeting_id)
+        .await
+        .expect("ticket");
+    let (mut raw, _) = RawPeer::join(&ticket).await;
+    let run = citizen(meeting.code_display.clone());
+    let offer = raw.next("offer").await;
+    let from = offer["from"].as_str().expect("from").to_owned();
+    raw.send(serde_json::json!({"type": "signal", "to": from,
+        "payload": {"kind": "negotiation_failed", "reason": "no_common_codec"}}))
+        .await;
+    let (exit, stdout) = run.await.expect("sim");
+    assert_eq!(exit, 6, "{stdout}");
+    assert_eq!(
+        failed_screen(&stdout).as_deref(),
+        Some("failed-server"),
+        "{stdout}"
+    );
+    server.shutdown().await;
+}
+
 /// Exit code of `samtale-sim join --server SERVER --code CODE`.
 async fn join_exit_code(server: &str, code: &str) -> i32 {
     sim(&["join", "--server", server, "--code", code]).await.0

@@ -113,6 +113,23 @@ impl CallConfig {
     }
 }
 
+/// A peer's offer or answer we cannot use. `parsing`: it did not even parse. Only a
+/// description that can never work (no codec in common, not SDP) is a
+/// [`CoreError::Negotiation`]; one refused in passing (wrong signalling state while both sides
+/// restart or glare) stays a stack error, and recovery deals with it. The stack's text is not
+/// kept: SDP errors quote SDP values.
+fn negotiation_err(e: &impl std::fmt::Display, parsing: bool) -> CoreError {
+    use samtale_protocol::NegotiationFailure as F;
+    let text = e.to_string();
+    if text.to_ascii_lowercase().contains("codec") {
+        CoreError::Negotiation(F::NoCommonCodec)
+    } else if parsing {
+        CoreError::Negotiation(F::Malformed)
+    } else {
+        webrtc_err(text)
+    }
+}
+
 /// Messages to the actor.
 pub(crate) enum Input {
     Leave,
@@ -702,6 +719,12 @@ impl Actor {
                 }
                 applied
             }
+            SignalPayload::NegotiationFailed { reason } => {
+                // Our offer or answer was no use to them: no media will flow.
+                self.feed_boxed(Event::NegotiationFailed(from.clone(), reason))
+                    .await;
+                return;
+            }
             SignalPayload::Candidate {
                 candidate,
                 sdp_mid,
@@ -722,9 +745,20 @@ impl Actor {
                 }
             }
         };
-        if let Err(e) = result {
+        match result {
+            Ok(()) => {}
+            Err(CoreError::Negotiation(reason)) => {
+                // Their offer or answer is no use to us: say so (docs/protocol.md,
+                // `negotiation_failed`) instead of leaving both sides in a silent call.
+                self.send(ClientMessage::Signal {
+                    to: from.clone(),
+                    payload: SignalPayload::NegotiationFailed { reason },
+                });
+                self.feed_boxed(Event::NegotiationFailed(from, reason))
+                    .await;
+            }
             // Not the error text: SDP parse errors quote SDP values.
-            log::warn!("negotiation with a peer failed ({})", e.kind());
+            Err(e) => log::warn!("negotiation with a peer failed ({})", e.kind()),
         }
     }
 
@@ -825,10 +859,15 @@ impl Actor {
         pc: Arc<dyn PeerConnection>,
         sdp: String,
     ) -> Result<(), CoreError> {
-        let offer = RTCSessionDescription::offer(sdp).map_err(webrtc_err)?;
-        pc.set_remote_description(offer).await.map_err(webrtc_err)?;
+        let offer = RTCSessionDescription::offer(sdp).map_err(|e| negotiation_err(&e, true))?;
+        pc.set_remote_description(offer)
+            .await
+            .map_err(|e| negotiation_err(&e, false))?;
         self.flush_candidates(from, &pc).await;
-        let answer = pc.create_answer(None).await.map_err(webrtc_err)?;
+        let answer = pc
+            .create_answer(None)
+            .await
+            .map_err(|e| negotiation_err(&e, false))?;
         self.publish_local_description(from, &pc, answer).await
     }
 
@@ -863,10 +902,10 @@ impl Actor {
         pc: Arc<dyn PeerConnection>,
         sdp: String,
     ) -> Result<(), CoreError> {
-        let answer = RTCSessionDescription::answer(sdp).map_err(webrtc_err)?;
+        let answer = RTCSessionDescription::answer(sdp).map_err(|e| negotiation_err(&e, true))?;
         pc.set_remote_description(answer)
             .await
-            .map_err(webrtc_err)?;
+            .map_err(|e| negotiation_err(&e, false))?;
         if let Some(e) = self.peers.get_mut(from) {
             e.making_offer = false;
         }
