@@ -53,6 +53,10 @@ pub struct ServerConfig {
     /// seconds. A citizen's app counts as open for this long plus 10 s after its last question.
     /// Default 25; 1..=60.
     pub presence_hold_secs: u64,
+    /// Open connections one client address (IPv6: its /64) may hold; more are closed at once
+    /// (0: no limit). Behind a reverse proxy every client has the proxy's address: raise it
+    /// there. Default 1000.
+    pub max_connections_per_address: usize,
     /// Clock for meeting and token expiry. Default [`Clock::system`].
     pub clock: Clock,
 }
@@ -74,6 +78,7 @@ impl Default for ServerConfig {
             turn: None,
             room_idle_days: 90,
             presence_hold_secs: 25,
+            max_connections_per_address: 1000,
             clock: Clock::system(),
         }
     }
@@ -96,6 +101,10 @@ impl fmt::Debug for ServerConfig {
             .field("turn", &self.turn)
             .field("room_idle_days", &self.room_idle_days)
             .field("presence_hold_secs", &self.presence_hold_secs)
+            .field(
+                "max_connections_per_address",
+                &self.max_connections_per_address,
+            )
             .field("clock", &self.clock)
             .finish()
     }

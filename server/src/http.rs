@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::conn_guard::ClientAddr;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -385,7 +386,7 @@ async fn staff_ticket(
 
 async fn resolve(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
     // Every look-up costs a token, before anything about it is examined.
@@ -431,7 +432,7 @@ fn charge_look_up(state: &AppState, peer: SocketAddr) -> Result<(), AppError> {
 /// look-up: a ticket, or the same 404 for unknown, ended and expired; rate-limited alike.
 async fn rejoin(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
     charge_look_up(&state, peer)?;
@@ -459,7 +460,7 @@ async fn rejoin(
 /// guessing is limited like codes are).
 async fn presence(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
     body: Bytes,
 ) -> Result<Json<Presence>, AppError> {
     let request: PresenceRequest = json_object(&body).ok_or(AppError::BadRequest(

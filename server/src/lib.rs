@@ -13,6 +13,7 @@
 mod auth;
 mod clock;
 mod config;
+mod conn_guard;
 mod db;
 mod error;
 mod http;
@@ -112,9 +113,25 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     tracker.spawn(sweeper(Arc::clone(&state)));
 
     let app = http::router(Arc::clone(&state));
+    // Longer than any silence a real client keeps: a WebSocket's three keep-alive periods (the
+    // hub closes it then), a presence long poll's hold.
+    let idle = Duration::from_secs(
+        config
+            .keepalive_secs
+            .saturating_mul(3)
+            .max(config.presence_hold_secs)
+            + 10,
+    );
+    let listener = conn_guard::GuardedListener::new(
+        listener,
+        conn_guard::ConnLimits {
+            max_per_address: config.max_connections_per_address,
+            idle,
+        },
+    );
     let serve = axum::serve(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        app.into_make_service_with_connect_info::<conn_guard::ClientAddr>(),
     )
     .with_graceful_shutdown(cancel.clone().cancelled_owned());
     let serve_task = tokio::spawn(async move { serve.await });

@@ -34,6 +34,10 @@ struct Args {
     /// SQLite database file (":memory:" for a throw-away database).
     #[arg(long, default_value = "samtale.sqlite")]
     db: String,
+    /// Open connections one client address (IPv6: its /64) may hold; more are closed at once.
+    /// 0: no limit. Behind a reverse proxy every client has the proxy's address: raise it.
+    #[arg(long, default_value_t = 1000)]
+    max_connections_per_address: usize,
     /// Staff API bearer token.
     #[arg(long, conflicts_with = "staff_token_file")]
     staff_token: Option<String>,
@@ -217,6 +221,7 @@ async fn main() -> ExitCode {
         turn,
         room_idle_days: args.room_idle_days,
         presence_hold_secs: args.presence_hold_secs,
+        max_connections_per_address: args.max_connections_per_address,
         ..ServerConfig::default()
     };
     if config.public_url.is_none() && config.listen.ip().is_unspecified() {

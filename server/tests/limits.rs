@@ -1,7 +1,10 @@
-//! The server binary as an operator starts it: it raises its own soft open-file limit (every
-//! signalling socket is a file descriptor; at the common default of 1024 it is full at ~500
-//! meetings).
+//! What one client can hold of the server (issue 17, "idle connections exhaust the server"):
+//! the binary raises its own soft open-file limit (every signalling socket is a file
+//! descriptor; at the common default of 1024 it is full at ~500 meetings), one address holds
+//! a bounded number of connections, and connections that send nothing are closed.
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -47,4 +50,79 @@ fn the_server_raises_its_soft_open_file_limit_to_the_hard_one() {
     child.wait().unwrap();
     assert_ne!(soft, "256", "the soft limit was left at 256 (hard {hard})");
     assert_eq!(soft, hard, "soft {soft}, hard {hard}");
+}
+
+/// Reads until the server closes the connection (EOF or reset); `false` if still open after
+/// `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(limit, stream.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+async fn connect_from(src: &str, to: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{src}:0").parse().unwrap()).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_and_one_address_cannot_hold_them_all() {
+    use std::time::{Duration, Instant};
+    let server = common::start(samtale_server::ServerConfig {
+        max_connections_per_address: 50,
+        keepalive_secs: 1,
+        presence_hold_secs: 1,
+        ..common::config()
+    })
+    .await;
+    let addr = server.addr();
+    // One address opens its share and sends nothing.
+    let mut idle = Vec::new();
+    for _ in 0..50 {
+        idle.push(connect_from("127.0.0.1", addr).await);
+    }
+    let opened = Instant::now();
+    // One more from the same address is closed at once.
+    let mut extra = connect_from("127.0.0.1", addr).await;
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(2)).await,
+        "the 51st connection from one address was kept"
+    );
+    // Everyone else is served meanwhile.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut other = connect_from("127.0.0.2", addr).await;
+        other
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: samtale\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        other.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // The idle ones are closed once they said nothing for the idle period (3 keep-alive
+    // periods + 10 s here: 13 s).
+    for stream in &mut idle {
+        assert!(
+            closed_within(stream, Duration::from_secs(20)).await,
+            "an idle connection was kept"
+        );
+    }
+    let after = opened.elapsed();
+    println!("idle connections closed after {} ms", after.as_millis());
+    assert!(
+        after >= Duration::from_secs(12),
+        "closed too early: {after:?}"
+    );
+    // Their places are free again.
+    let mut again = connect_from("127.0.0.1", addr).await;
+    assert!(
+        !closed_within(&mut again, Duration::from_millis(500)).await,
+        "a connection after the idle ones were closed was refused"
+    );
+    server.shutdown().await;
 }
