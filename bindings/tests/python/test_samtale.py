@@ -322,7 +322,12 @@ def test_the_screens_walk_a_citizen_through_a_call(meeting, tmp_path):
     core.act(s.ActionKind.BACK_TO_START)
     obs.wait("home", lambda: obs.screens[-1].id == "home")
     home = obs.screens[-1]
-    assert home.layout == s.Layout.BIG_BUTTON and home.primary.label.text == "Ring til Eksempel Kommune"
+    assert home.layout == s.Layout.BIG_BUTTON
+    # The big button's words follow what the server says about the caseworker, who may have
+    # left in an earlier test: not known yet, there, or not there.
+    label = home.primary.label.text
+    assert label in ("Ring til Eksempel Kommune", "Gå ind nu", "Gå ind og vent"), label
+    assert home.lit == (label == "Gå ind nu")
     core.shutdown()
     # English, and a join link that fills the code in.
     obs = Recorder()
