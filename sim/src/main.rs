@@ -279,6 +279,7 @@ fn media_summary(call: &Call, devices: &Devices) -> serde_json::Value {
             "audible_frames": d.audible_frames,
             "level_dbfs": m.audio.level_dbfs,
             "max_gap_ms": m.audio.max_gap_ms,
+            "max_loss_run": m.audio.max_loss_run,
             "target_delay_ms": m.audio.target_delay_ms,
             "latency_ms": spread(d.audio_latency_ms),
         },

@@ -243,6 +243,9 @@ pub struct AudioStats {
     pub plc_frames: u64,
     /// Longest concealment caused by loss or lateness (ms), over all peers.
     pub max_gap_ms: u64,
+    /// Most packets missing in a row (lost or late), over all peers: the loss that
+    /// `max_gap_ms` answers for.
+    pub max_loss_run: u64,
     /// Late packets dropped.
     pub late_packets: u64,
     /// Jitter buffer target delay (ms, largest over peers).
@@ -744,6 +747,7 @@ impl MediaIo {
     pub(crate) fn stats(&self) -> MediaStats {
         let mixer = lock(&self.mixer);
         let jb = mixer.stats();
+        let totals = mixer.totals();
         let c = &self.audio.counters;
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         MediaStats {
@@ -754,8 +758,9 @@ impl MediaIo {
                 decoded_frames: ld(&c.decoded),
                 fec_frames: ld(&c.fec),
                 plc_frames: ld(&c.plc),
-                max_gap_ms: jb.values().map(|s| s.max_gap_ms).max().unwrap_or(0),
-                late_packets: jb.values().map(|s| s.late).sum(),
+                max_gap_ms: totals.max_gap_ms,
+                max_loss_run: totals.max_loss_run,
+                late_packets: totals.late_packets,
                 target_delay_ms: jb.values().map(|s| s.target_ms).max().unwrap_or(0),
                 level_dbfs: (mixer.level_dbfs() * 10.0).round() / 10.0,
             },

@@ -137,6 +137,29 @@ pub struct AudioMixer {
     origin: Instant,
     peers: BTreeMap<String, JitterBuffer>,
     level: f64,
+    /// The call's audio totals from the buffers of peers who left (a summary after the other
+    /// side left still tells what it heard).
+    departed: AudioTotals,
+}
+
+/// What the call's audio went through, over every peer so far (also those who left).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudioTotals {
+    /// Longest concealment gap (ms), see [`JitterStats::max_gap_ms`].
+    pub max_gap_ms: u64,
+    /// Most packets missing in a row, see [`JitterStats::max_loss_run`].
+    pub max_loss_run: u64,
+    /// Packets that came after their playout time.
+    pub late_packets: u64,
+}
+
+impl AudioTotals {
+    fn add(mut self, s: &JitterStats) -> Self {
+        self.max_gap_ms = self.max_gap_ms.max(s.max_gap_ms);
+        self.max_loss_run = self.max_loss_run.max(s.max_loss_run);
+        self.late_packets += s.late;
+        self
+    }
 }
 
 impl AudioMixer {
@@ -146,6 +169,7 @@ impl AudioMixer {
             origin,
             peers: BTreeMap::new(),
             level: 0.0,
+            departed: AudioTotals::default(),
         }
     }
 
@@ -160,12 +184,27 @@ impl AudioMixer {
 
     /// `peer` left: forget their buffer.
     pub fn remove(&mut self, peer: &str) {
-        self.peers.remove(peer);
+        if let Some(jb) = self.peers.remove(peer) {
+            self.keep_totals(&jb);
+        }
     }
 
     /// Forgets every peer.
     pub fn remove_all(&mut self) {
-        self.peers.clear();
+        for jb in std::mem::take(&mut self.peers).into_values() {
+            self.keep_totals(&jb);
+        }
+    }
+
+    fn keep_totals(&mut self, jb: &JitterBuffer) {
+        self.departed = self.departed.add(&jb.stats());
+    }
+
+    /// The call's audio totals so far, over every peer (also those who left).
+    pub fn totals(&self) -> AudioTotals {
+        self.peers
+            .values()
+            .fold(self.departed, |t, jb| t.add(&jb.stats()))
     }
 
     /// Exactly 10 ms of the mix. Returns the kinds of the peers' frames (empty when alone).

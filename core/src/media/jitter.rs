@@ -80,6 +80,10 @@ pub struct JitterStats {
     pub compressed: u64,
     /// Longest run of concealment (PLC or silence) caused by loss or lateness, not DTX (ms).
     pub max_gap_ms: u64,
+    /// Most packets missing in a row (lost, or later than their playout), whether rebuilt
+    /// from FEC or concealed: what the network took, against which `max_gap_ms` is judged
+    /// (a run of `k` costs at most `k` packets plus the buffer's waits, 40 ms).
+    pub max_loss_run: u64,
     /// Current target delay (ms).
     pub target_ms: u64,
     /// Current buffered audio (ms).
@@ -117,6 +121,8 @@ pub struct JitterBuffer {
     in_place_samples: u64,
     /// Concealment run in progress (ms), counted as a gap unless it turns out to be DTX.
     gap_run_ms: u64,
+    /// Packets missing in a row since the last one played.
+    loss_run: u64,
     plc_run_ms: u64,
     stats: JitterStats,
     origin: Instant,
@@ -169,6 +175,7 @@ impl JitterBuffer {
             expands: 0,
             in_place_samples: 0,
             gap_run_ms: 0,
+            loss_run: 0,
             plc_run_ms: 0,
             stats: JitterStats::default(),
             origin,
@@ -349,6 +356,8 @@ impl JitterBuffer {
         };
         if let Some(p) = self.packets.remove(&next) {
             self.end_gap(p.seq, true);
+            self.stats.max_loss_run = self.stats.max_loss_run.max(self.loss_run);
+            self.loss_run = 0;
             self.next_ts = Some(next + p.samples);
             self.played_seq = Some(p.seq);
             self.last_samples = p.samples;
@@ -406,6 +415,7 @@ impl JitterBuffer {
         let credit =
             ((self.in_place_samples + self.last_samples / 2) / self.last_samples).min(missing);
         if credit > 0 {
+            self.loss_run += credit;
             self.in_place_samples = 0;
             self.next_ts = Some(next + credit * self.last_samples);
             self.played_seq = self.played_seq.map(|s| s + credit);
@@ -417,11 +427,13 @@ impl JitterBuffer {
             self.gap_run_ms += (FRAME_SAMPLES as u64) / PER_MS;
             return self.conceal();
         }
-        // Lost. Rebuild it from the next packet's FEC if that is here, else conceal.
+        // Lost. Rebuild it from the next packet's FEC if that is here, else conceal. (The
+        // waits above are spent once per run of missing packets, not once per packet: a burst
+        // of four must not wait four times and stretch 80 ms of loss into 240 ms of gap.)
         let lost = self.last_samples;
         self.next_ts = Some(next + lost);
         self.played_seq = self.played_seq.map(|s| s + 1);
-        self.expands = 0;
+        self.loss_run += 1;
         let fec_source = self.packets.get(&(next + lost)).map(|p| p.payload.clone());
         if let Some(payload) = fec_source {
             self.decode(&payload, lost, true);
@@ -626,5 +638,66 @@ mod tests {
         // Speech pauses (DTX) resynchronise the timeline; compression covers the rest.
         assert!(s.level_ms <= s.target_ms + 80, "{s:?}");
         assert_eq!(s.late, 0, "{s:?}");
+    }
+
+    /// Random 10 % loss (seeded) on speech with pauses (DTX) and 20-35 ms of jitter, 10 s per
+    /// seed: a run of `k` lost packets may cost at most its own 20 ms each plus the four
+    /// 10 ms waits once (issue 21: the waits were spent once per lost packet, and two lost
+    /// packets before a pause became a 100-120 ms gap, four a 220 ms one).
+    #[test]
+    fn random_loss_gaps_are_bounded_by_the_loss_itself() {
+        for seed in 1..=24u64 {
+            let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut rnd = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state
+            };
+            let t0 = Instant::now();
+            let mut jb = JitterBuffer::new(t0);
+            let mut enc = AudioEncoder::new().unwrap_or_else(|e| panic!("{e}"));
+            let mut src = SpeechSource::new(seed);
+            let mut seq = 0u16;
+            let mut in_flight: Vec<(Instant, u16, u32, Bytes)> = Vec::new();
+            let mut out = [0i16; FRAME_SAMPLES];
+            let (mut run, mut longest_run) = (0u64, 0u64);
+            for tick in 0..1000u64 {
+                let now = t0 + Duration::from_millis(tick * 10);
+                let mut pcm = [0i16; FRAME_SAMPLES];
+                src.fill(&mut pcm);
+                if let Some(p) = enc.push(&pcm) {
+                    let s = seq;
+                    seq = seq.wrapping_add(1);
+                    if rnd() % 10 == 0 {
+                        run += 1;
+                        longest_run = longest_run.max(run);
+                    } else {
+                        run = 0;
+                        let at = now + Duration::from_millis(20 + rnd() % 16);
+                        in_flight.push((at, s, p.rtp_timestamp, p.payload));
+                    }
+                }
+                in_flight.sort_by_key(|p| p.0);
+                while in_flight.first().is_some_and(|p| p.0 <= now) {
+                    let (at, s, ts, payload) = in_flight.remove(0);
+                    jb.insert(s, ts, payload, at);
+                }
+                jb.pull(now, &mut out);
+            }
+            let st = jb.stats();
+            let bound = longest_run * 20 + u64::from(MAX_EXPANDS) * 10;
+            assert!(st.max_loss_run <= longest_run, "seed {seed}: {st:?}");
+            assert!(
+                st.max_gap_ms <= st.max_loss_run * 20 + u64::from(MAX_EXPANDS) * 10,
+                "seed {seed}: {st:?}"
+            );
+            assert!(
+                st.max_gap_ms <= bound,
+                "seed {seed}: a gap of {} ms, {longest_run} packets lost in a row: {st:?}",
+                st.max_gap_ms
+            );
+            assert!(st.fec > 0 && st.decoded > 700, "seed {seed}: {st:?}");
+        }
     }
 }
