@@ -54,9 +54,13 @@ pub struct ServerConfig {
     /// Default 25; 1..=60.
     pub presence_hold_secs: u64,
     /// Open connections one client address (IPv6: its /64) may hold; more are closed at once
-    /// (0: no limit). Behind a reverse proxy every client has the proxy's address: raise it
-    /// there. Default 1000.
+    /// (0: no limit). Trusted proxies ([`Self::trusted_proxies`]) are not counted. Default
+    /// 1000.
     pub max_connections_per_address: usize,
+    /// Reverse proxies whose forwarded header names the client (look-up limits are then per
+    /// client, not per proxy; the proxies are exempt from the connection cap). Default none:
+    /// every request is charged to its TCP peer and the headers are ignored.
+    pub trusted_proxies: crate::TrustedProxies,
     /// Clock for meeting and token expiry. Default [`Clock::system`].
     pub clock: Clock,
 }
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             room_idle_days: 90,
             presence_hold_secs: 25,
             max_connections_per_address: 1000,
+            trusted_proxies: crate::TrustedProxies::none(),
             clock: Clock::system(),
         }
     }
@@ -105,6 +110,7 @@ impl fmt::Debug for ServerConfig {
                 "max_connections_per_address",
                 &self.max_connections_per_address,
             )
+            .field("trusted_proxies", &self.trusted_proxies)
             .field("clock", &self.clock)
             .finish()
     }

@@ -20,13 +20,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_io_timeout::TimeoutStream;
 
 /// The limits.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct ConnLimits {
-    /// Open connections one address may hold (0: no limit). Behind a reverse proxy every
-    /// client has the proxy's address: raise it there (or rely on the proxy's own limit).
+    /// Open connections one address may hold (0: no limit).
     pub(crate) max_per_address: usize,
     /// A connection that sends nothing for this long is closed.
     pub(crate) idle: Duration,
+    /// Trusted reverse proxies carry everyone's connections: not capped (they have their own
+    /// limits).
+    pub(crate) exempt: crate::TrustedProxies,
 }
 
 /// The key of an address: IPv4 as is, IPv6 by its /64 (one host usually owns a whole /64).
@@ -151,7 +153,10 @@ impl axum::serve::Listener for GuardedListener {
             {
                 let mut open = lock(&self.open);
                 let n = open.entry(key).or_insert(0);
-                if self.limits.max_per_address > 0 && *n >= self.limits.max_per_address {
+                if self.limits.max_per_address > 0
+                    && *n >= self.limits.max_per_address
+                    && !self.limits.exempt.contains(addr.ip())
+                {
                     drop(open);
                     drop(stream);
                     if let Some(left_out) = self.refused_log.allow() {

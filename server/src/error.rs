@@ -56,6 +56,9 @@ pub(crate) enum AppError {
     /// Database failure.
     #[error("database: {0}")]
     Db(#[from] DbError),
+    /// A server bug (the message says what was missing; it is logged, not shown).
+    #[error("internal: {0}")]
+    Internal(&'static str),
 }
 
 impl IntoResponse for AppError {
@@ -105,6 +108,15 @@ impl IntoResponse for AppError {
             ),
             AppError::Db(e) => {
                 tracing::error!(error = %e, "request failed on a database error");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ApiErrorCode::Internal,
+                    "internal server error".to_owned(),
+                    None,
+                )
+            }
+            AppError::Internal(what) => {
+                tracing::error!(what, "request failed on a server bug");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     ApiErrorCode::Internal,

@@ -1,6 +1,6 @@
 //! HTTP handlers: staff API, code resolution, health check, the caseworker page.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::conn_guard::ClientAddr;
@@ -32,6 +32,26 @@ use crate::rate_limit::RateLimiter;
 use crate::signalling::{self, Hub};
 use crate::web;
 
+/// The address a request is charged to: its TCP peer, or behind a trusted reverse proxy
+/// the client the proxy forwarded (`crate::client_ip`).
+pub(crate) struct ClientIp(pub(crate) IpAddr);
+
+impl FromRequestParts<Arc<AppState>> for ClientIp {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let ConnectInfo(ClientAddr(peer)) = parts
+            .extensions
+            .get::<ConnectInfo<ClientAddr>>()
+            .copied()
+            .ok_or(AppError::Internal("the connection has no client address"))?;
+        Ok(Self(state.trusted_proxies.client(peer, &parts.headers)))
+    }
+}
+
 /// Largest accepted HTTP request body. Every body of the API is a tiny JSON object.
 const MAX_BODY_BYTES: usize = 16 * 1024;
 
@@ -54,6 +74,8 @@ pub(crate) struct AppState {
     pub(crate) signalling_url: String,
     /// Base URL clients see (the join links on the caseworker page point below it).
     pub(crate) base_url: String,
+    /// Whose forwarded header names the client.
+    pub(crate) trusted_proxies: crate::TrustedProxies,
     pub(crate) cancel: CancellationToken,
     pub(crate) tracker: TaskTracker,
 }
@@ -386,7 +408,7 @@ async fn staff_ticket(
 
 async fn resolve(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    ClientIp(peer): ClientIp,
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
     // Every look-up costs a token, before anything about it is examined.
@@ -419,8 +441,8 @@ static STAFF_REFUSED_LOG: crate::log_budget::LogBudget = crate::log_budget::LogB
 static RATE_LIMITED_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBudget::new(10, 60);
 
 /// Takes a token from the client address' look-up bucket (code look-ups and rejoins share it).
-fn charge_look_up(state: &AppState, peer: SocketAddr) -> Result<(), AppError> {
-    state.limiter.check(peer.ip()).map_err(|retry_after_secs| {
+fn charge_look_up(state: &AppState, peer: IpAddr) -> Result<(), AppError> {
+    state.limiter.check(peer).map_err(|retry_after_secs| {
         if let Some(left_out) = RATE_LIMITED_LOG.allow() {
             tracing::warn!(retry_after_secs, left_out, "look-up rate limited");
         }
@@ -432,7 +454,7 @@ fn charge_look_up(state: &AppState, peer: SocketAddr) -> Result<(), AppError> {
 /// look-up: a ticket, or the same 404 for unknown, ended and expired; rate-limited alike.
 async fn rejoin(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    ClientIp(peer): ClientIp,
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
     charge_look_up(&state, peer)?;
@@ -460,7 +482,7 @@ async fn rejoin(
 /// guessing is limited like codes are).
 async fn presence(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(ClientAddr(peer)): ConnectInfo<ClientAddr>,
+    ClientIp(peer): ClientIp,
     body: Bytes,
 ) -> Result<Json<Presence>, AppError> {
     let request: PresenceRequest = json_object(&body).ok_or(AppError::BadRequest(

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod auth;
+mod client_ip;
 mod clock;
 mod config;
 mod conn_guard;
@@ -34,6 +35,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+pub use client_ip::{ForwardedHeader, TrustedProxies};
 pub use clock::Clock;
 pub use config::{MAX_MEETING_TTL_MINUTES, MIN_MEETING_TTL_MINUTES, ServerConfig};
 pub use db::DbError;
@@ -106,6 +108,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         turn: config.turn.clone(),
         signalling_url,
         base_url: base_url.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
         cancel: cancel.clone(),
         tracker: tracker.clone(),
     });
@@ -127,6 +130,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         conn_guard::ConnLimits {
             max_per_address: config.max_connections_per_address,
             idle,
+            exempt: config.trusted_proxies.clone(),
         },
     );
     let serve = axum::serve(

@@ -35,9 +35,22 @@ struct Args {
     #[arg(long, default_value = "samtale.sqlite")]
     db: String,
     /// Open connections one client address (IPv6: its /64) may hold; more are closed at once.
-    /// 0: no limit. Behind a reverse proxy every client has the proxy's address: raise it.
+    /// 0: no limit. Trusted proxies (--trusted-proxy) are not counted.
     #[arg(long, default_value_t = 1000)]
     max_connections_per_address: usize,
+    /// A reverse proxy (address or network, e.g. 10.0.0.5 or 10.0.0.0/24; repeatable or
+    /// comma-separated) whose --forwarded-header names the client. Only then are look-ups
+    /// limited per citizen instead of per proxy. Never list a network clients can send from.
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "ADDR[/BITS]",
+        env = "SAMTALE_TRUSTED_PROXIES"
+    )]
+    trusted_proxies: Vec<String>,
+    /// Header the trusted proxies write the client's address into: x-forwarded-for (nginx
+    /// `proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for`) or forwarded (RFC 7239).
+    #[arg(long, default_value = "x-forwarded-for", value_name = "HEADER")]
+    forwarded_header: samtale_server::ForwardedHeader,
     /// Staff API bearer token.
     #[arg(long, conflicts_with = "staff_token_file")]
     staff_token: Option<String>,
@@ -203,6 +216,16 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let trusted_proxies = match samtale_server::TrustedProxies::parse(
+        args.trusted_proxies.iter().map(String::as_str),
+        args.forwarded_header,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("samtale-server: --trusted-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
     init_logging(args.log_format);
     raise_open_file_limit();
 
@@ -222,6 +245,7 @@ async fn main() -> ExitCode {
         room_idle_days: args.room_idle_days,
         presence_hold_secs: args.presence_hold_secs,
         max_connections_per_address: args.max_connections_per_address,
+        trusted_proxies,
         ..ServerConfig::default()
     };
     if config.public_url.is_none() && config.listen.ip().is_unspecified() {
@@ -282,6 +306,29 @@ mod tests {
             ["stun:stun.example.dk:3478"]
         );
         assert_eq!(stun_server(&args.stun[1]).urls, ["stun:b.example.dk"]);
+        let args = Args::try_parse_from([
+            "samtale-server",
+            "--trusted-proxy",
+            "10.0.0.5",
+            "--trusted-proxy",
+            "10.1.0.0/16,::1",
+            "--forwarded-header",
+            "Forwarded",
+        ])
+        .expect("parse");
+        assert_eq!(
+            args.forwarded_header,
+            samtale_server::ForwardedHeader::Forwarded
+        );
+        let t = samtale_server::TrustedProxies::parse(
+            args.trusted_proxies.iter().map(String::as_str),
+            args.forwarded_header,
+        )
+        .expect("proxies");
+        assert!(
+            t.contains("10.1.2.3".parse().expect("ip")) && t.contains("::1".parse().expect("ip"))
+        );
+        assert!(Args::try_parse_from(["samtale-server", "--forwarded-header", "via"]).is_err());
         assert!(
             Args::try_parse_from([
                 "samtale-server",
