@@ -119,6 +119,12 @@ pub enum Event {
     MediaConnected(PeerId),
     /// Media with this peer is interrupted (ICE disconnected or failed).
     MediaDisconnected(PeerId),
+    /// The transport with this peer is up but nothing comes from it, not even its statuses
+    /// ([`crate::flow`]): as lost as a broken connection. A `MediaConnected` (an ICE restart
+    /// that connects) does not end it; only media flowing again does.
+    MediaStalled(PeerId),
+    /// Something comes from this peer again after `MediaStalled`.
+    MediaFlowing(PeerId),
     /// The peer connection for this peer could not be set up. The peer is forgotten; a later
     /// offer from it counts as a new join.
     PeerFailed(PeerId),
@@ -253,7 +259,12 @@ enum Link {
 
 #[derive(Debug, Clone, Default)]
 struct PeerLink {
+    /// Usable: the transport is up and media is not stalled.
     media_up: bool,
+    /// ICE + DTLS connected (`MediaConnected` .. `MediaDisconnected`).
+    transport_up: bool,
+    /// Nothing comes although the transport is up (`MediaStalled` .. `MediaFlowing`).
+    stalled: bool,
     /// Media was connected at some point (so losing it means "reconnecting").
     was_up: bool,
     /// Recovery steps taken since media was last up.
@@ -559,25 +570,38 @@ impl CallFsm {
             }
             (Phase::Active, E::MediaConnected(peer)) => {
                 if let Some(link) = self.peers.get_mut(&peer) {
-                    link.media_up = true;
-                    link.was_up = true;
-                    link.attempts = 0;
-                    link.wants_restart = false;
-                    link.awaiting_answer = false;
-                    link.probed = false;
-                    out.push(Action::CancelTimer(Timer::PeerRecovery(peer)));
+                    link.transport_up = true;
+                    if link.stalled {
+                        log::info!("transport up, but media still does not flow: recovery goes on");
+                    } else {
+                        Self::media_up(peer, link, out);
+                    }
                 }
             }
             (Phase::Active, E::MediaDisconnected(peer)) => {
+                if let Some(link) = self.peers.get_mut(&peer) {
+                    link.transport_up = false;
+                    self.media_down(peer, out);
+                }
+            }
+            (Phase::Active, E::MediaStalled(peer)) => {
                 if let Some(link) = self.peers.get_mut(&peer)
-                    && link.media_up
+                    && !link.stalled
                 {
-                    link.media_up = false;
-                    link.probed = false;
-                    out.push(Action::StartTimer(
-                        Timer::PeerRecovery(peer),
-                        self.timing.probe_after,
-                    ));
+                    log::warn!("media stalled: the transport is up but nothing comes");
+                    link.stalled = true;
+                    self.media_down(peer, out);
+                }
+            }
+            (Phase::Active, E::MediaFlowing(peer)) => {
+                if let Some(link) = self.peers.get_mut(&peer)
+                    && link.stalled
+                {
+                    link.stalled = false;
+                    if link.transport_up && !link.media_up {
+                        log::info!("media flows again");
+                        Self::media_up(peer, link, out);
+                    }
                 }
             }
             (Phase::Active | Phase::Resolving, E::MeetingEnded(reason)) => self.finish(reason, out),
@@ -617,6 +641,39 @@ impl CallFsm {
         }
     }
 
+    /// A new connection replaces `peer`'s: its transport starts down (a stall stays until
+    /// media flows on the new one).
+    fn replace_connection(&mut self, peer: &PeerId) {
+        if let Some(link) = self.peers.get_mut(peer) {
+            link.transport_up = false;
+        }
+    }
+
+    /// Media with `peer` is usable (again): the recovery ladder stops.
+    fn media_up(peer: PeerId, link: &mut PeerLink, out: &mut Vec<Action>) {
+        link.media_up = true;
+        link.was_up = true;
+        link.attempts = 0;
+        link.wants_restart = false;
+        link.awaiting_answer = false;
+        link.probed = false;
+        out.push(Action::CancelTimer(Timer::PeerRecovery(peer)));
+    }
+
+    /// Media with `peer` was usable and is not any more: probe, then recover.
+    fn media_down(&mut self, peer: PeerId, out: &mut Vec<Action>) {
+        if let Some(link) = self.peers.get_mut(&peer)
+            && link.media_up
+        {
+            link.media_up = false;
+            link.probed = false;
+            out.push(Action::StartTimer(
+                Timer::PeerRecovery(peer),
+                self.timing.probe_after,
+            ));
+        }
+    }
+
     /// A new peer: its connection is made now and must connect within the connect timeout.
     fn add_peer(&mut self, peer: PeerId, offer: bool, out: &mut Vec<Action>) {
         self.peers.insert(peer.clone(), PeerLink::default());
@@ -650,10 +707,12 @@ impl CallFsm {
                     link.attempts = link.attempts.saturating_add(1);
                 }
                 link.awaiting_answer = true;
-                steps.push((peer.clone(), link.attempts, reoffer, link.was_up));
+                // Nothing flows although the transport is up: ICE is not what is broken.
+                let stuck = link.stalled && link.transport_up;
+                steps.push((peer.clone(), link.attempts, reoffer, link.was_up, stuck));
             }
         }
-        for (peer, attempts, reoffer, was_up) in steps {
+        for (peer, attempts, reoffer, was_up, stuck) in steps {
             let next = self.recovery_step(attempts);
             out.push(Action::StartTimer(Timer::PeerRecovery(peer.clone()), next));
             if !was_up {
@@ -662,12 +721,21 @@ impl CallFsm {
                 log::info!(
                     "media recovery: new connection for one that never connected (step {attempts})"
                 );
+                self.replace_connection(&peer);
+                out.push(Action::CreatePeer { peer, offer: true });
+            } else if stuck {
+                // An ICE restart would connect again and change nothing: start over.
+                log::info!(
+                    "media recovery: new connection, the transport is up but nothing flows (step {attempts})"
+                );
+                self.replace_connection(&peer);
                 out.push(Action::CreatePeer { peer, offer: true });
             } else if reoffer {
                 log::info!("media recovery: offer again (step {attempts} unanswered)");
                 out.push(Action::RestartIce(peer));
             } else if attempts % every == 0 {
                 log::info!("media recovery: new connection (step {attempts})");
+                self.replace_connection(&peer);
                 out.push(Action::CreatePeer { peer, offer: true });
             } else {
                 log::info!("media recovery: ICE restart (step {attempts})");
@@ -1164,6 +1232,84 @@ mod tests {
         assert_eq!(h.state(), CallState::InCall);
         assert!(!h.timers.contains_key(&Timer::PeerRecovery("p1".into())));
         assert!(!h.timers.contains_key(&Timer::ReconnectDeadline));
+    }
+
+    #[test]
+    fn media_that_stops_while_the_transport_stays_up_is_recovered_with_a_new_connection() {
+        let mut h = joined_with_peer();
+        h.send(Event::MediaStalled("p1".into()));
+        assert_eq!(h.state(), CallState::Reconnecting);
+        // Every ICE restart is answered and connects, yet nothing comes: the ladder goes on.
+        let mut restarts = 0;
+        let mut new_connection_at = None;
+        for tick in 0..120u64 {
+            let fired = h.advance(Duration::from_millis(500));
+            if !fired.contains(&Action::ProbeSignalling) {
+                continue;
+            }
+            let steps = h.send(Event::SignallingConfirmed);
+            if steps.contains(&Action::RestartIce("p1".into())) {
+                restarts += 1;
+                h.send(Event::AnswerReceived("p1".into()));
+                h.send(Event::MediaConnected("p1".into()));
+                assert_eq!(
+                    h.state(),
+                    CallState::Reconnecting,
+                    "after restart {restarts}"
+                );
+            }
+            if steps.contains(&Action::CreatePeer {
+                peer: "p1".into(),
+                offer: true,
+            }) {
+                new_connection_at = Some(tick * 500);
+                break;
+            }
+        }
+        // The transport is up: an ICE restart would change nothing. The first step (after
+        // the usual 4 s in which the old path may come back) is a new connection.
+        assert_eq!(restarts, 0, "ICE restarts before the new connection");
+        let at = new_connection_at.unwrap_or(u64::MAX);
+        assert!(at <= 4_500, "a new connection only after {at} ms");
+        // The new connection connects: still nothing until media flows on it.
+        h.send(Event::MediaConnected("p1".into()));
+        assert_eq!(h.state(), CallState::Reconnecting);
+        h.send(Event::MediaFlowing("p1".into()));
+        assert_eq!(h.state(), CallState::InCall);
+        assert!(!h.timers.contains_key(&Timer::PeerRecovery("p1".into())));
+        assert!(!h.timers.contains_key(&Timer::ReconnectDeadline));
+    }
+
+    #[test]
+    fn a_stall_that_never_ends_fails_the_call_at_the_reconnect_deadline() {
+        let mut h = joined_with_peer();
+        h.send(Event::MediaStalled("p1".into()));
+        for _ in 0..300 {
+            let fired = h.advance(Duration::from_millis(500));
+            if fired.contains(&Action::ProbeSignalling) {
+                let steps = h.send(Event::SignallingConfirmed);
+                if !steps.is_empty() {
+                    h.send(Event::AnswerReceived("p1".into()));
+                    h.send(Event::MediaConnected("p1".into()));
+                }
+            }
+            if h.state().is_final() {
+                break;
+            }
+        }
+        assert!(
+            matches!(h.state(), CallState::Failed(_)),
+            "never a silent call: {:?}",
+            h.state()
+        );
+        // A stall of a peer whose transport is down anyway changes nothing more.
+        let mut h = joined_with_peer();
+        h.send(Event::MediaDisconnected("p1".into()));
+        assert!(h.send(Event::MediaStalled("p1".into())).is_empty());
+        h.send(Event::MediaConnected("p1".into()));
+        assert_eq!(h.state(), CallState::Reconnecting);
+        h.send(Event::MediaFlowing("p1".into()));
+        assert_eq!(h.state(), CallState::InCall);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod device_watch;
 pub mod devices;
 pub mod engine;
 pub mod error;
+pub mod flow;
 pub mod fsm;
 pub mod hearing;
 pub mod media;

@@ -52,6 +52,12 @@ struct MediaArgs {
     /// network lost it (not mute). The other side is told that it cannot be heard or seen.
     #[arg(long, value_name = "KIND", value_enum)]
     drop_incoming: Option<DropKind>,
+    /// A fault on the way out: once this side has accepted an ICE restart on a connection,
+    /// that connection sends nothing any more (no media, no statuses) while it stays up, as a
+    /// stuck peer would. The other side must notice, show "reconnecting" and build a new
+    /// connection, which sends again.
+    #[arg(long)]
+    freeze_after_ice_restart: bool,
     /// (host) Start with the microphone muted and the camera off.
     #[arg(long)]
     muted: bool,
@@ -201,6 +207,7 @@ fn media_config(server: &str, media: &MediaArgs) -> CallConfig {
     let mut config = CallConfig::new(server);
     bind_media(&mut config, media.loopback, media.bind.as_deref());
     drop_incoming(&mut config, media.drop_incoming);
+    config.freeze_after_ice_restart = media.freeze_after_ice_restart;
     config
 }
 
@@ -763,9 +770,11 @@ async fn join(
         extra_ca_pem: None,
     };
     let (loopback, bind, drop) = (media.loopback, media.bind.clone(), media.drop_incoming);
+    let freeze = media.freeze_after_ice_restart;
     let tune: samtale_ffi::Tune = Arc::new(move |c: &mut CallConfig| {
         bind_media(c, loopback, bind.as_deref());
         drop_incoming(c, drop);
+        c.freeze_after_ice_restart = freeze;
     });
     let observer = Arc::new(ScreenReporter {
         rep: rep.clone(),

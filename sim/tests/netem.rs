@@ -341,10 +341,20 @@ async fn media_that_never_connects_fails_clearly_after_the_deadline() {
         .command(0, SIM)
         .args(["host", "--server", &url, "--token", TOKEN, "--json"])
         .args(["--seconds", "90", "--bind", &lab.ip(0)])
+        .env("RUST_LOG", log_filter())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("host sim");
+    // The caseworker's side, for the failure report (it should fail at the same deadline;
+    // if it gives up first the citizen only sees it leave).
+    let mut host_stderr = host.stderr.take().expect("stderr");
+    let host_log = tokio::spawn(async move {
+        let mut log = String::new();
+        let _ = host_stderr.read_to_string(&mut log).await;
+        log
+    });
     let mut reader = BufReader::new(host.stdout.take().expect("stdout")).lines();
     let code = tokio::time::timeout(Duration::from_secs(30), async {
         while let Ok(Some(line)) = reader.next_line().await {
@@ -372,7 +382,22 @@ async fn media_that_never_connects_fails_clearly_after_the_deadline() {
         lines: lines(&citizen.stdout),
         log: String::from_utf8_lossy(&citizen.stderr).into_owned(),
     };
-    let why = side.story("citizen");
+    // The caseworker's story too: stop it and read what it printed.
+    let _ = host.start_kill();
+    let mut host_lines = Vec::new();
+    while let Ok(Some(line)) = reader.next_line().await {
+        host_lines.push(serde_json::from_str(&line).unwrap_or(Value::Null));
+    }
+    let _ = host.wait().await;
+    let host_side = Side {
+        lines: host_lines,
+        log: host_log.await.unwrap_or_default(),
+    };
+    let why = format!(
+        "{}\n{}",
+        side.story("citizen"),
+        host_side.story("caseworker")
+    );
     let at = |event: &str| {
         side.lines
             .iter()

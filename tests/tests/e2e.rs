@@ -641,3 +641,84 @@ async fn both_sides_restarting_at_once_settle_the_glare_and_media_resumes() {
         call.closed().await;
     }
 }
+
+/// Issue 16: a peer that accepts an ICE restart and then sends nothing on that connection,
+/// while its transport stays up (ICE answers consent checks, so ICE alone would call it
+/// connected). The other side must not sit in a silent "in call": its flow watch sees
+/// nothing arrive for `samtale_core::flow::STALL_MS`, the call shows "reconnecting", and the
+/// recovery ladder's first step is a new connection (an ICE restart would connect again and
+/// change nothing), on which media flows again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_sending_after_an_ice_restart_is_recovered_with_a_new_connection() {
+    use samtale_core::flow::STALL_MS;
+    let server = TestServer::start().await;
+    let meeting = server.create_meeting().await;
+    let ticket = server
+        .api()
+        .staff_ticket(STAFF_TOKEN, &meeting.meeting_id)
+        .await
+        .expect("staff ticket");
+    let mut stuck = server.config();
+    stuck.freeze_after_ice_restart = true;
+    let staff = with_devices(Call::join_with_ticket(stuck, ticket));
+    staff.wait_for(LONG, |s| *s == CallState::Waiting).await;
+    let citizen = server.citizen_in_call(&meeting.code).await;
+    let staff_id = staff.participant_id().expect("seated");
+    let first = wait_media_from(&citizen, &staff_id, "media before the fault").await;
+    // Long enough for statuses to have come (one a second): only a peer that has sent one is
+    // judged (a peer without the status channel might just be silent).
+    let before = media_keeps_flowing(&citizen, &first, 150, "three seconds of media").await;
+
+    // Every state the citizen goes through from here, with its time.
+    let start = std::time::Instant::now();
+    let states: Arc<std::sync::Mutex<Vec<(u128, CallState)>>> = Arc::default();
+    let s = Arc::clone(&states);
+    let _sub = citizen.subscribe(move |state| {
+        s.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((start.elapsed().as_millis(), state.clone()));
+    });
+    // The citizen's network changes: it restarts ICE, the caseworker's side accepts and
+    // stops sending on that connection.
+    citizen.network_changed();
+    let reconnecting = citizen
+        .wait_for(Duration::from_millis(STALL_MS + 8_000), |s| {
+            *s == CallState::Reconnecting
+        })
+        .await;
+    let story = || format!("{:?}", states.lock().unwrap_or_else(|p| p.into_inner()));
+    assert_eq!(
+        reconnecting,
+        CallState::Reconnecting,
+        "never said: {}",
+        story()
+    );
+    let told_at = start.elapsed();
+    // The ladder: a new connection.
+    let back = citizen
+        .wait_for(Duration::from_secs(45), |s| *s == CallState::InCall)
+        .await;
+    assert_eq!(back, CallState::InCall, "not recovered: {}", story());
+    let recovered_at = start.elapsed();
+    let stats = citizen.stats();
+    assert!(stats.renegotiations >= 1, "no new connection: {stats:?}");
+    // The network change's own restart only: none after the stall.
+    assert_eq!(stats.ice_restarts, 1, "{stats:?}");
+    // Media flows again from the caseworker, on the new connection.
+    media_keeps_flowing(&citizen, &citizen.stats(), 25, "media after recovery").await;
+    println!(
+        "stalled media: reconnecting after {} ms, in call again after {} ms ({} ICE restarts, {} new connections); states: {}",
+        told_at.as_millis(),
+        recovered_at.as_millis(),
+        stats.ice_restarts,
+        stats.renegotiations,
+        story()
+    );
+    assert!(stats.audio_packets_received > before.audio_packets_received);
+    // Nobody left the meeting meanwhile.
+    assert_eq!(citizen.participants().len(), 1);
+    for call in [&citizen, &staff] {
+        call.leave();
+        call.closed().await;
+    }
+}

@@ -318,6 +318,9 @@ pub(crate) struct OutTrack {
 
 struct PeerOut {
     connected: Arc<AtomicBool>,
+    /// A test fault (`CallConfig::freeze_after_ice_restart`): this connection sends nothing
+    /// any more, neither media nor statuses, while its transport stays up.
+    frozen: AtomicBool,
     /// The status data channel (`samtale_protocol::status`), if the stack gave one.
     status: Option<Arc<dyn DataChannel>>,
     audio: Option<mpsc::Sender<EncodedAudio>>,
@@ -413,7 +416,10 @@ pub(crate) struct MediaIo {
     /// Pictures decoded per peer (the statuses we send them).
     video_rx_peers: Mutex<BTreeMap<String, Arc<AtomicU64>>>,
     /// Each peer's last status and when it came.
-    statuses: Mutex<BTreeMap<String, (PeerStatus, Instant)>>,
+    /// Each peer's last status, when it came, and how many came.
+    statuses: Mutex<BTreeMap<String, (PeerStatus, Instant, u64)>>,
+    /// Where the flow watch's changes go.
+    flow_sink: Mutex<Option<mpsc::UnboundedSender<crate::flow::FlowChange>>>,
     /// What the device watch found (set by the app's layer): 0 nothing, 1 the microphone is
     /// silent, 2 the camera is dark.
     device_problem: AtomicU8,
@@ -444,6 +450,7 @@ impl MediaIo {
             video_rx: VideoCounters::default(),
             video_rx_peers: Mutex::new(BTreeMap::new()),
             statuses: Mutex::new(BTreeMap::new()),
+            flow_sink: Mutex::new(None),
             device_problem: AtomicU8::new(0),
             hearing: Observable::new(Hearing::default()),
             send: SendCounters::default(),
@@ -568,6 +575,7 @@ impl MediaIo {
             peer.to_owned(),
             PeerOut {
                 connected,
+                frozen: AtomicBool::new(false),
                 status,
                 audio: audio_tx,
                 video: video_tx,
@@ -585,6 +593,48 @@ impl MediaIo {
             // A new viewer needs a keyframe to start from.
             self.keyframe_wanted.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The test fault of `CallConfig::freeze_after_ice_restart`: `peer`'s current connection
+    /// stops sending anything (a new connection sends again).
+    pub(crate) fn freeze_outbound(&self, peer: &str) {
+        if let Some(p) = lock(&self.peers).get(peer) {
+            log::warn!("test fault: this connection sends nothing from now on");
+            p.frozen.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// What came from every peer so far and whether its transport is up (for
+    /// [`crate::flow::FlowWatch`]).
+    fn flows(&self) -> Vec<crate::flow::PeerFlow> {
+        let connected: Vec<(String, bool)> = lock(&self.peers)
+            .iter()
+            .map(|(id, p)| (id.clone(), p.connected.load(Ordering::Relaxed)))
+            .collect();
+        let statuses: BTreeMap<String, u64> = lock(&self.statuses)
+            .iter()
+            .map(|(id, (_, _, n))| (id.clone(), *n))
+            .collect();
+        connected
+            .into_iter()
+            .map(|(id, connected)| {
+                let r = self.receiving(&id);
+                crate::flow::PeerFlow {
+                    received: crate::flow::Received {
+                        audio_packets: r.audio_packets,
+                        video_frames: r.video_frames,
+                        statuses: statuses.get(&id).copied().unwrap_or(0),
+                    },
+                    id,
+                    connected,
+                }
+            })
+            .collect()
+    }
+
+    /// Where [`crate::flow::FlowChange`]s go (the call's actor).
+    pub(crate) fn on_flow_change(&self, sink: mpsc::UnboundedSender<crate::flow::FlowChange>) {
+        *lock(&self.flow_sink) = Some(sink);
     }
 
     pub(crate) fn remove_peer(&self, peer: &str) {
@@ -664,7 +714,7 @@ impl MediaIo {
                 .into_iter()
                 .map(|id| PeerView {
                     receiving: self.receiving(&id),
-                    status: statuses.get(&id).map(|(s, at)| {
+                    status: statuses.get(&id).map(|(s, at, _)| {
                         let age = now.saturating_duration_since(*at).as_millis();
                         (s.clone(), u64::try_from(age).unwrap_or(u64::MAX))
                     }),
@@ -824,7 +874,7 @@ impl MediaIo {
     fn targets<T>(&self, pick: impl Fn(&PeerOut) -> Option<T>) -> Vec<T> {
         lock(&self.peers)
             .values()
-            .filter(|p| p.connected.load(Ordering::Relaxed))
+            .filter(|p| p.connected.load(Ordering::Relaxed) && !p.frozen.load(Ordering::Relaxed))
             .filter_map(pick)
             .collect()
     }
@@ -1190,7 +1240,9 @@ async fn read_statuses(dc: Arc<dyn DataChannel>, peer: String, media: std::sync:
         let Some(media) = media.upgrade() else { break };
         match PeerStatus::parse(&message.data) {
             Some(status) => {
-                lock(&media.statuses).insert(peer.clone(), (status, Instant::now()));
+                let mut statuses = lock(&media.statuses);
+                let n = statuses.get(&peer).map_or(0, |(_, _, n)| *n) + 1;
+                statuses.insert(peer.clone(), (status, Instant::now(), n));
             }
             None => log::debug!("ignoring a status that is not one"),
         }
@@ -1203,6 +1255,7 @@ async fn read_statuses(dc: Arc<dyn DataChannel>, peer: String, media: std::sync:
 async fn status_ticker(media: std::sync::Weak<MediaIo>) {
     let start = tokio::time::Instant::now();
     let mut watch = HearingWatch::default();
+    let mut flow = crate::flow::FlowWatch::default();
     let mut last_speech = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(STATUS_INTERVAL_MS));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1220,6 +1273,7 @@ async fn status_ticker(media: std::sync::Weak<MediaIo>) {
         type Channel = (String, Arc<dyn DataChannel>, (bool, bool));
         let channels: Vec<Channel> = lock(&media.peers)
             .iter()
+            .filter(|(_, p)| !p.frozen.load(Ordering::Relaxed))
             .filter_map(|(id, p)| {
                 let dc = p.status.clone()?;
                 Some((id.clone(), dc, (p.audio.is_some(), p.video.is_some())))
@@ -1235,5 +1289,13 @@ async fn status_ticker(media: std::sync::Weak<MediaIo>) {
         let now = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
         let verdict = watch.observe(now, &media.hearing_snapshot());
         media.hearing.set(verdict);
+        let changes = flow.observe(now, &media.flows());
+        if !changes.is_empty()
+            && let Some(sink) = lock(&media.flow_sink).as_ref()
+        {
+            for change in changes {
+                let _ = sink.send(change);
+            }
+        }
     }
 }

@@ -70,6 +70,12 @@ pub struct CallConfig {
     /// dropped on arrival, as if the network had lost them (retransmissions included).
     #[cfg(feature = "emulator")]
     pub inbound_filter: Option<InboundFilter>,
+    /// Fault injection for tests (`emulator` feature only): once this side has accepted an
+    /// ICE restart on a connection, that connection sends nothing any more (no media, no
+    /// statuses) while its transport stays up; a new connection sends again. The peer must
+    /// notice ([`crate::flow`]) and recover.
+    #[cfg(feature = "emulator")]
+    pub freeze_after_ice_restart: bool,
 }
 
 /// See [`CallConfig::inbound_filter`].
@@ -101,6 +107,8 @@ impl CallConfig {
             send_video: true,
             #[cfg(feature = "emulator")]
             inbound_filter: None,
+            #[cfg(feature = "emulator")]
+            freeze_after_ice_restart: false,
             remember: None,
             extra_ca_pem: None,
         }
@@ -144,6 +152,8 @@ pub(crate) enum Input {
     PeerConnectionState(PeerId, u64, RTCPeerConnectionState),
     PayloadTypes(PeerId, u64, Option<u8>, Option<u8>),
     Timeout(Timer, u64),
+    /// Media from a peer stalled or flows again (`crate::flow`).
+    Flow(crate::flow::FlowChange),
 }
 
 /// A participant as the UI sees it.
@@ -231,6 +241,18 @@ impl Call {
             media: MediaIo::start(origin),
         });
         let (tx, rx) = mpsc::unbounded_channel();
+        {
+            let (flow_tx, mut flow_rx) = mpsc::unbounded_channel();
+            shared.media.on_flow_change(flow_tx);
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(change) = flow_rx.recv().await {
+                    if tx.send(Input::Flow(change)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
         // One TLS configuration for the API and signalling alike. A plain-http server (tests,
         // a tester's laptop) does not need one; there a machine without any CA store works.
         let (api, tls) = match crate::tls::client_config(config.extra_ca_pem.as_deref()) {
@@ -626,6 +648,12 @@ impl Actor {
                     }
                 }
             }
+            Input::Flow(crate::flow::FlowChange::Stalled(peer)) => {
+                self.feed(Event::MediaStalled(peer)).await;
+            }
+            Input::Flow(crate::flow::FlowChange::Flowing(peer)) => {
+                self.feed(Event::MediaFlowing(peer)).await;
+            }
             Input::Timeout(timer, generation) => {
                 if self.timers.get(&timer).map(|(g, _)| *g) == Some(generation) {
                     self.timers.remove(&timer);
@@ -710,8 +738,19 @@ impl Actor {
             return;
         };
         let pc = Arc::clone(&entry.pc);
+        // An offer on a connection that already has the peer's description: an ICE restart.
+        #[cfg(feature = "emulator")]
+        let restart =
+            matches!(payload, SignalPayload::Offer { .. }) && entry.remote_description_set;
         let result = match payload {
-            SignalPayload::Offer { sdp } => self.on_offer(&from, pc, sdp).await,
+            SignalPayload::Offer { sdp } => {
+                let answered = self.on_offer(&from, pc, sdp).await;
+                #[cfg(feature = "emulator")]
+                if restart && answered.is_ok() && self.config.freeze_after_ice_restart {
+                    self.shared.media.freeze_outbound(&from);
+                }
+                answered
+            }
             SignalPayload::Answer { sdp } => {
                 let applied = self.on_answer(&from, pc, sdp).await;
                 if applied.is_ok() {
