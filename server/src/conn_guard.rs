@@ -5,7 +5,8 @@
 //! one, or is a WebSocket whose client went silent (real clients ping every few seconds; the
 //! hub closes those after three keep-alive periods anyway).
 //!
-//! An [`axum::serve::Listener`]: the limits apply before any HTTP is parsed.
+//! An [`axum::serve::Listener`] (served by `crate::serve`): the limits apply before any HTTP is
+//! parsed.
 
 use crate::log_budget::LogBudget;
 use std::collections::HashMap;
@@ -189,17 +190,10 @@ impl axum::serve::Listener for GuardedListener {
     }
 }
 
-/// The client's address, for handlers (`ConnectInfo<ClientAddr>`).
+/// The client's address, for handlers (`ConnectInfo<ClientAddr>`, put on every request by
+/// `crate::serve`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr(pub(crate) SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, GuardedListener>>
-    for ClientAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, GuardedListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
 
 #[cfg(test)]
 mod tests {

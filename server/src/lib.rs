@@ -22,6 +22,7 @@ mod ids;
 mod log_budget;
 mod presence;
 mod rate_limit;
+mod serve;
 mod signalling;
 mod turn;
 mod web;
@@ -133,12 +134,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             exempt: config.trusted_proxies.clone(),
         },
     );
-    let serve = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<conn_guard::ClientAddr>(),
-    )
-    .with_graceful_shutdown(cancel.clone().cancelled_owned());
-    let serve_task = tokio::spawn(async move { serve.await });
+    let serve_task = tokio::spawn(serve::serve(listener, app, cancel.clone()));
 
     tracing::info!(%addr, restored_seats = restored, "server started");
     Ok(RunningServer {

@@ -126,3 +126,52 @@ async fn idle_connections_are_closed_and_one_address_cannot_hold_them_all() {
     );
     server.shutdown().await;
 }
+
+/// A client that trickles its request headers one byte a second is never idle, so the idle
+/// timeout alone would let it hold its connection for ever ("slowloris"): the headers must be
+/// complete 10 s after the request began, or the connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_trickled_byte_by_byte_are_cut_off_after_ten_seconds() {
+    use std::time::{Duration, Instant};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = common::start(common::config()).await;
+    let mut slow = connect_from("127.0.0.1", server.addr()).await;
+    let began = Instant::now();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: samtale\r\n")
+        .await
+        .unwrap();
+    let mut closed_after = None;
+    let mut buf = [0u8; 256];
+    for i in 0..30u32 {
+        // One more header byte a second (never the blank line that ends the headers).
+        if slow.write_all(b"X").await.is_err() {
+            closed_after = Some(began.elapsed());
+            break;
+        }
+        // Anything read (an error answer, EOF or a reset) means the server gave up on it.
+        if tokio::time::timeout(Duration::from_secs(1), slow.read(&mut buf))
+            .await
+            .is_ok()
+        {
+            closed_after = Some(began.elapsed());
+            break;
+        }
+        assert!(i < 29, "still open after 30 s");
+    }
+    let after = closed_after.unwrap();
+    println!("trickled headers cut off after {} ms", after.as_millis());
+    assert!(
+        after >= Duration::from_secs(9) && after <= Duration::from_secs(13),
+        "cut off after {after:?}"
+    );
+    // A normal request on another connection meanwhile and after is served.
+    let mut other = connect_from("127.0.0.1", server.addr()).await;
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: samtale\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    other.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    server.shutdown().await;
+}
