@@ -470,6 +470,9 @@ pub enum WsErrorCode {
     MeetingClosed,
     /// `signal.to` names no participant of this meeting.
     UnknownPeer,
+    /// More messages on this socket than any client sends (a flood): the socket is closed
+    /// (fatal), the seat is kept as after a drop; a client may resume after a pause.
+    RateLimited,
 }
 
 /// Server -> client messages.

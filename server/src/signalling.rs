@@ -38,7 +38,18 @@ pub(crate) const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) const MAX_QUEUED_SIGNALS: usize = 256;
 /// Messages waiting for one socket task, at most; a client that reads slower than this is
 /// disconnected (and may resume).
-const OUTGOING_CAPACITY: usize = 1024;
+const OUTGOING_CAPACITY: usize = 256;
+/// Messages one socket may send in a burst, and per second after it (pings included). A real
+/// client sends a few dozen at a join or an ICE restart (candidates) and one ping every few
+/// seconds; a flood pinned a core and pushed its peer out of the meeting (issue 17, item 6).
+pub(crate) const MESSAGE_BURST: u32 = 200;
+/// See [`MESSAGE_BURST`].
+pub(crate) const MESSAGES_PER_SEC: u32 = 20;
+/// Bytes tungstenite reads at a time (its default, 128 KiB, was most of what an idle session
+/// cost); messages are at most 64 KiB and are read in several chunks when larger.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// Unsent bytes a socket may have buffered before writing fails (a client that never reads).
+const MAX_WRITE_BUFFER_BYTES: usize = 512 * 1024;
 /// Longest time one frame may take to be written before the socket counts as dead.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest wait for the client's answer to our close frame.
@@ -723,6 +734,9 @@ pub(crate) async fn ws_handler(
     let tracker = state.tracker.clone();
     ws.max_message_size(LIBRARY_MESSAGE_LIMIT)
         .max_frame_size(LIBRARY_MESSAGE_LIMIT)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .on_failed_upgrade(|e| tracing::debug!(error = %e, "websocket upgrade failed"))
         .on_upgrade(move |socket| {
             tracker.track_future(async move {
@@ -804,6 +818,7 @@ impl Refusal {
             WsErrorCode::MeetingFull => "meeting_full",
             WsErrorCode::MeetingClosed => "meeting_closed",
             WsErrorCode::UnknownPeer => "unknown_peer",
+            WsErrorCode::RateLimited => "rate_limited",
         }
     }
 }
@@ -1015,9 +1030,16 @@ async fn hello_phase(hub: &Arc<Hub>, socket: &mut WebSocket) -> Result<Session, 
 }
 
 /// Relays messages between the client and the hub until the socket ends.
+/// Lines about flooding sockets (clients decide how many there are).
+static FLOOD_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBudget::new(10, 60);
+
 async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Session) -> PhaseEnd {
     let idle_limit = Duration::from_secs(hub.config.keepalive_secs.saturating_mul(3).max(1));
     let mut idle_deadline = Instant::now() + idle_limit;
+    let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+    let quota =
+        governor::Quota::per_second(nonzero(MESSAGES_PER_SEC)).allow_burst(nonzero(MESSAGE_BURST));
+    let limiter = governor::RateLimiter::direct(quota);
     loop {
         tokio::select! {
             biased;
@@ -1044,6 +1066,19 @@ async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Ses
                     Some(Incoming::TooLarge) => return PhaseEnd::Refused(Refusal::too_large()),
                     Some(Incoming::Gone) => return PhaseEnd::Dropped,
                 };
+                if limiter.check().is_err() {
+                    if let Some(left_out) = FLOOD_LOG.allow() {
+                        tracing::warn!(
+                            meeting_id = %session.key.meeting_id,
+                            left_out,
+                            "socket closed: more messages than any client sends"
+                        );
+                    }
+                    return PhaseEnd::Refused(Refusal {
+                        code: WsErrorCode::RateLimited,
+                        message: "too many messages on this socket",
+                    });
+                }
                 match parse_client_message(text.as_str()) {
                     Err(refusal) => return PhaseEnd::Refused(refusal),
                     Ok(ClientMessage::Hello { .. }) => {

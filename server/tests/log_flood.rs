@@ -34,17 +34,24 @@ async fn a_flooding_client_writes_a_few_lines_not_one_per_message() {
     let mut a = join(&staff.ticket(&m.meeting_id).await).await;
     let b = join(&staff.resolve(&m.code_display).await).await;
     expect_peer_joined(&mut a.ws, &b.id).await;
-    // b's socket drops: its seat is kept for resume, with a bounded queue. a floods it.
+    // Two more citizens (the meeting's four seats).
+    let mut c = join(&staff.resolve(&m.code_display).await).await;
+    let mut d = join(&staff.resolve(&m.code_display).await).await;
+    // b's socket drops: its seat is kept for resume, with a bounded queue (256 signals). The
+    // others flood it, each just under its socket's burst (200 messages), so 329 are dropped.
     drop(b.ws);
-    let flood = 3_000;
-    for i in 0..flood {
-        // Candidates: a new offer replaces the sender's queued signals, candidates pile up.
-        a.ws.send(serde_json::json!({"type": "signal", "to": b.id, "payload": {
-            "kind": "candidate", "candidate": format!("candidate:{i} 1 udp 1 127.0.0.1 9 typ host")}}))
-            .await;
+    let per_socket = 195;
+    let flood = 3 * per_socket;
+    for ws in [&mut a.ws, &mut c.ws, &mut d.ws] {
+        for i in 0..per_socket {
+            // Candidates: a new offer replaces the sender's queued signals, candidates pile up.
+            ws.send(serde_json::json!({"type": "signal", "to": b.id, "payload": {
+                "kind": "candidate", "candidate": format!("candidate:{i} 1 udp 1 127.0.0.1 9 typ host")}}))
+                .await;
+        }
+        // Answered after every signal before it was handled.
+        ws.ping_through(7).await;
     }
-    // Answered after every signal before it was handled.
-    a.ws.ping(7).await;
     // Wrong staff tokens and look-ups beyond the address' budget.
     let http = http();
     for _ in 0..300 {
@@ -67,7 +74,7 @@ async fn a_flooding_client_writes_a_few_lines_not_one_per_message() {
     let refused = captured.count("staff request refused");
     let rate_limited = captured.count("look-up rate limited");
     println!(
-        "log lines: {dropped} for {flood} dropped signals, {refused} for 300 refused staff requests, {rate_limited} for {limited} rate-limited look-ups"
+        "log lines: {dropped} for {flood} signals to a disconnected seat (256 queued), {refused} for 300 refused staff requests, {rate_limited} for {limited} rate-limited look-ups"
     );
     assert!(
         (1..=10).contains(&dropped),

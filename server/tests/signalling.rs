@@ -524,3 +524,57 @@ async fn no_hello_within_ten_seconds_is_refused() {
     assert_eq!(ws.closed().await, Some(1008));
     server.shutdown().await;
 }
+
+/// Issue 17, item 6: one seat flooding signals must not pin the server or push its peer out.
+/// Past 200 messages in a burst (20 a second after that) the socket is closed with
+/// `rate_limited`; the seat is kept (it may resume), the peer got at most the burst and stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_socket_is_closed_and_its_peer_stays() {
+    let server = start(config()).await;
+    let staff = Staff::new(&server);
+    let m = staff.meeting().await;
+    let mut a = join(&staff.ticket(&m.meeting_id).await).await;
+    let b = join(&staff.resolve(&m.code).await).await;
+    expect_peer_joined(&mut a.ws, &b.id).await;
+    let (b_id, b_secret) = (b.id.clone(), b.secret.clone());
+    let mut flooder = b.ws;
+    let candidate = json!({"type": "signal", "to": a.id,
+        "payload": {"kind": "candidate", "candidate": "candidate:1 1 udp 1 192.0.2.1 9 typ host"}});
+    let mut sent = 0;
+    for _ in 0..2_000 {
+        flooder.send(candidate.clone()).await;
+        sent += 1;
+    }
+    // The flooder is told and closed.
+    let mut refused = None;
+    while let Some(event) = flooder.event_within(WAIT).await {
+        match event {
+            Event::Msg(ServerMessage::Error { code, fatal, .. }) => refused = Some((code, fatal)),
+            Event::Msg(_) => {}
+            Event::Closed(code) => {
+                assert_eq!(code, Some(1008));
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        refused,
+        Some((samtale_protocol::WsErrorCode::RateLimited, true)),
+        "after {sent} messages"
+    );
+    // The peer got at most the burst, and is still in the meeting (pings answered).
+    let mut relayed = 0;
+    while let Some(Event::Msg(ServerMessage::Signal { .. })) =
+        a.ws.event_within(Duration::from_millis(500)).await
+    {
+        relayed += 1;
+    }
+    assert!(relayed > 0 && relayed <= 201, "{relayed} relayed of {sent}");
+    a.ws.send(json!({"type": "ping", "id": 7})).await;
+    assert!(matches!(a.ws.recv().await, ServerMessage::Pong { id: 7 }));
+    // The flooder's seat was kept: it resumes.
+    let back = resume(&server.signalling_url(), &b_id, &b_secret).await;
+    assert!(back.resumed);
+    println!("flood: {sent} sent, {relayed} relayed, then closed with rate_limited");
+    server.shutdown().await;
+}

@@ -205,6 +205,18 @@ impl Ws {
         }
     }
 
+    /// Pings and waits for the pong, skipping other messages (peer joins and the like).
+    pub async fn ping_through(&mut self, id: u64) {
+        self.send(json!({"type": "ping", "id": id})).await;
+        loop {
+            match self.recv().await {
+                ServerMessage::Pong { id: got } if got == id => return,
+                ServerMessage::Pong { id: got } => panic!("pong {got}, expected {id}"),
+                _ => {}
+            }
+        }
+    }
+
     pub async fn ping(&mut self, id: u64) {
         self.send(json!({"type": "ping", "id": id})).await;
         match self.recv().await {
