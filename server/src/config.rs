@@ -124,6 +124,13 @@ impl ServerConfig {
                 "a staff token is required (it must not be empty)".into(),
             ));
         }
+        let chars = self.staff_token.trim().chars().count();
+        if chars < crate::MIN_STAFF_TOKEN_CHARS {
+            return Err(ServerError::Config(format!(
+                "the staff token has {chars} characters; at least {} are needed (make one with: head -c 32 /dev/urandom | base64)",
+                crate::MIN_STAFF_TOKEN_CHARS
+            )));
+        }
         if !(MIN_MEETING_TTL_MINUTES..=MAX_MEETING_TTL_MINUTES).contains(&self.meeting_ttl_minutes)
         {
             return Err(ServerError::Config(format!(
@@ -228,7 +235,7 @@ mod tests {
     #[test]
     fn validation() {
         let ok = ServerConfig {
-            staff_token: "s".into(),
+            staff_token: "s".repeat(20),
             ..ServerConfig::default()
         };
         assert!(ok.validate().is_ok());
@@ -238,6 +245,11 @@ mod tests {
             ..ok.clone()
         };
         assert!(bad.validate().is_err());
-        assert!(!format!("{ok:?}").contains("staff_token: \"s\""));
+        assert!(!format!("{ok:?}").contains("ssssssssssssssssssss"));
+        let weak = ServerConfig {
+            staff_token: "a".into(),
+            ..ok.clone()
+        };
+        assert!(weak.validate().is_err());
     }
 }

@@ -103,7 +103,7 @@ impl IntoResponse for AppError {
             AppError::RateLimited { retry_after_secs } => (
                 StatusCode::TOO_MANY_REQUESTS,
                 ApiErrorCode::RateLimited,
-                "too many code look-ups from this address; try again later".to_owned(),
+                "too many requests from this address; try again later".to_owned(),
                 Some((*retry_after_secs).max(1)),
             ),
             AppError::Db(e) => {

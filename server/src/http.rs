@@ -61,6 +61,8 @@ pub(crate) struct AppState {
     pub(crate) db: Arc<Db>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) limiter: RateLimiter,
+    /// Wrong staff tokens per client address.
+    pub(crate) staff_failures: RateLimiter,
     pub(crate) staff: StaffToken,
     pub(crate) clock: Clock,
     pub(crate) default_ttl_minutes: u32,
@@ -192,10 +194,19 @@ impl FromRequestParts<Arc<AppState>> for Staff {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
+        // Wrong tokens are limited per client address (issue 17, item 5: ~11,000 guesses a
+        // second were possible). An address out of tries is refused before its token is even
+        // looked at, so that guessing cannot go on behind the 429s.
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        state
+            .staff_failures
+            .peek(ip)
+            .map_err(|retry_after_secs| AppError::RateLimited { retry_after_secs })?;
         let header = parts.headers.get(AUTHORIZATION).map(|v| v.as_bytes());
         if state.staff.check_header(header) {
             Ok(Staff)
         } else {
+            let _ = state.staff_failures.check(ip);
             if let Some(left_out) = STAFF_REFUSED_LOG.allow() {
                 tracing::warn!(path = %parts.uri.path(), left_out, "staff request refused: missing or wrong token");
             }

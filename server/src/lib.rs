@@ -61,6 +61,15 @@ pub const PRIVACY_LOG_DIRECTIVES: &[&str] = &[
 
 /// How often the sweeper looks for expired meetings (real time).
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// Wrong staff tokens one client address may send in a burst, and seconds per one more: a
+/// caseworker who mistypes gets ten tries, a guesser 10 a minute (with a 20-character token
+/// from the 64 base64 characters, longer than the universe has existed).
+const STAFF_FAILURE_BURST: u32 = 10;
+/// See [`STAFF_FAILURE_BURST`].
+const STAFF_FAILURE_REFILL_SECS: f64 = 6.0;
+/// Shortest staff token accepted (the single shared token is for a one-machine trial; see
+/// the README for making one).
+pub const MIN_STAFF_TOKEN_CHARS: usize = 20;
 /// The sweeper prunes old tickets and idle rate-limit buckets every this many sweeps.
 const HOUSEKEEPING_EVERY: u32 = 60;
 /// Tickets are deleted this long after they expired (seconds).
@@ -99,6 +108,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         db: Arc::clone(&db),
         hub,
         limiter: RateLimiter::new(config.lookup_burst, config.lookup_refill_secs),
+        staff_failures: RateLimiter::new(STAFF_FAILURE_BURST, STAFF_FAILURE_REFILL_SECS),
         staff: StaffToken::new(&config.staff_token),
         clock: config.clock.clone(),
         default_ttl_minutes: config.meeting_ttl_minutes,

@@ -73,6 +73,23 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `addr` has a token now, without taking it (`Err(secs)` as for [`Self::check`]).
+    pub(crate) fn peek(&self, addr: IpAddr) -> Result<(), u64> {
+        let now = Instant::now();
+        let buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        match buckets.get(&bucket_key(addr)) {
+            Some(bucket) => {
+                let tokens = self.refilled(bucket, now);
+                if tokens >= 1.0 {
+                    Ok(())
+                } else {
+                    Err((((1.0 - tokens) * self.refill_secs).ceil() as u64).max(1))
+                }
+            }
+            None => Ok(()),
+        }
+    }
+
     fn refilled(&self, bucket: &Bucket, now: Instant) -> f64 {
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         (bucket.tokens + elapsed / self.refill_secs).min(self.burst)

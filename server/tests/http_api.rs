@@ -15,20 +15,31 @@ async fn staff_endpoints_need_the_token() {
     let server = start(config()).await;
     let base = server.base_url();
     let http = http();
-    let requests = [
-        http.post(format!("{base}/api/v1/meetings"))
-            .json(&json!({})),
-        http.get(format!("{base}/api/v1/meetings")),
-        http.get(format!("{base}/api/v1/meetings/m_0000000000000000")),
-        http.delete(format!("{base}/api/v1/meetings/m_0000000000000000")),
-        http.post(format!("{base}/api/v1/meetings/m_0000000000000000/tickets")),
-    ];
-    for (i, request) in requests.into_iter().enumerate() {
+    // Each request from an address of its own: an address has ten wrong tries (see
+    // `wrong_staff_tokens_are_limited_per_address`).
+    let from = |i: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, 10 + i]))
+            .build()
+            .unwrap()
+    };
+    let requests = |c: &reqwest::Client| {
+        [
+            c.post(format!("{base}/api/v1/meetings")).json(&json!({})),
+            c.get(format!("{base}/api/v1/meetings")),
+            c.get(format!("{base}/api/v1/meetings/m_0000000000000000")),
+            c.delete(format!("{base}/api/v1/meetings/m_0000000000000000")),
+            c.post(format!("{base}/api/v1/meetings/m_0000000000000000/tickets")),
+        ]
+    };
+    for i in 0..5u8 {
+        let client = from(i);
+        let request = requests(&client).into_iter().nth(usize::from(i)).unwrap();
         for auth in [
             None,
             Some("wrong"),
             Some(""),
-            Some("test-staff-token-but-longer"),
+            Some("test-staff-token-0123456789-but-longer"),
         ] {
             let request = request.try_clone().unwrap();
             let request = match auth {
@@ -488,5 +499,41 @@ async fn serves_the_caseworker_page() {
         let resp = http.get(format!("{base}{missing}")).send().await.unwrap();
         assert_ne!(resp.status(), 200, "{missing}");
     }
+    server.shutdown().await;
+}
+
+/// Issue 17, item 5: wrong staff tokens were not limited (~11,000 guesses a second). An
+/// address gets ten wrong tries, then one a 6 s; while it has none even the right token is
+/// refused (so guessing cannot go on behind the 429s); other addresses are not affected.
+#[tokio::test]
+async fn wrong_staff_tokens_are_limited_per_address() {
+    let server = start(config()).await;
+    let base = server.base_url();
+    let client = |last: u8| {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from([127, 0, 0, last]))
+            .build()
+            .unwrap()
+    };
+    let list = |c: &reqwest::Client, token: &str| {
+        c.get(format!("{base}/api/v1/meetings"))
+            .bearer_auth(token)
+            .send()
+    };
+    let guesser = client(20);
+    let mut answers = Vec::new();
+    for i in 0..15 {
+        let resp = list(&guesser, &format!("guess-{i:020}")).await.unwrap();
+        answers.push(resp.status().as_u16());
+    }
+    assert_eq!(&answers[..10], &[401; 10], "{answers:?}");
+    assert_eq!(&answers[10..], &[429; 5], "{answers:?}");
+    let resp = list(&guesser, STAFF_TOKEN).await.unwrap();
+    assert_eq!(resp.status(), 429, "the right token behind the limit");
+    assert!(resp.headers().contains_key("retry-after"));
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    // A caseworker elsewhere signs in as usual.
+    assert_eq!(list(&client(21), STAFF_TOKEN).await.unwrap().status(), 200);
     server.shutdown().await;
 }

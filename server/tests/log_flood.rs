@@ -61,7 +61,8 @@ async fn a_flooding_client_writes_a_few_lines_not_one_per_message() {
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 401);
+        // 401 for the address' ten tries, then 429 (wrong tokens are limited too).
+        assert!([401, 429].contains(&r.status().as_u16()), "{}", r.status());
     }
     let mut limited = 0;
     for _ in 0..300 {

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
 
-pub const STAFF_TOKEN: &str = "test-staff-token";
+pub const STAFF_TOKEN: &str = "test-staff-token-0123456789";
 /// Longest wait for anything the server should do promptly.
 pub const WAIT: Duration = Duration::from_secs(5);
 
