@@ -90,7 +90,9 @@ async function api(method, path, body, staffToken = token()) {
   }
   const data = await resp.json().catch(() => null);
   if (!resp.ok) {
-    throw new ApiError(resp.status, data && data.error, data && data.message);
+    const err = new ApiError(resp.status, data && data.error, data && data.message);
+    err.retryAfterSecs = (data && data.retry_after_secs) || Number(resp.headers.get('Retry-After')) || null;
+    throw err;
   }
   return data;
 }
@@ -133,8 +135,14 @@ async function signIn(event) {
     showSignedIn(true);
     renderList(list.meetings);
   } catch (e) {
-    els.signinError.textContent =
-      e instanceof ApiError && e.status === 401 ? t('signin.wrong') : t('signin.failed', { why: e.message });
+    if (e instanceof ApiError && e.status === 401) {
+      els.signinError.textContent = t('signin.wrong');
+    } else if (e instanceof ApiError && e.status === 429) {
+      // Too many wrong tokens from this address (the server limits guessing).
+      els.signinError.textContent = t('signin.wait', { secs: e.retryAfterSecs || 6 });
+    } else {
+      els.signinError.textContent = t('signin.failed', { why: e.message });
+    }
   }
 }
 
