@@ -61,6 +61,22 @@ struct Track {
     /// A status came from this peer at least once.
     judged: bool,
     stalled: bool,
+    /// Not in the last observation since (ms): a connection being rebuilt, or gone.
+    missing_since: Option<u64>,
+}
+
+/// A peer missing from the observations this long has left (a connection being rebuilt is
+/// back within a second or two).
+const FORGET_MS: u64 = 60_000;
+
+impl Received {
+    /// Whether anything came between `before` and `self`. Counters that went down belong to a
+    /// new connection (they start again at zero): that alone is not media.
+    fn more_than(&self, before: &Received) -> bool {
+        self.audio_packets > before.audio_packets
+            || self.video_frames > before.video_frames
+            || self.statuses > before.statuses
+    }
 }
 
 /// Watches every peer; see the module docs.
@@ -72,19 +88,30 @@ pub struct FlowWatch {
 impl FlowWatch {
     /// Feeds the peers as they are at `now_ms`; returns what changed.
     pub fn observe(&mut self, now_ms: u64, peers: &[PeerFlow]) -> Vec<FlowChange> {
-        self.peers.retain(|id, _| peers.iter().any(|p| &p.id == id));
+        // A peer briefly missing (its connection is being rebuilt) keeps what is known of it,
+        // above all that it stalled: a new connection must prove itself by media.
+        for (id, t) in &mut self.peers {
+            if !peers.iter().any(|p| &p.id == id) {
+                t.missing_since.get_or_insert(now_ms);
+            }
+        }
+        self.peers.retain(|_, t| {
+            t.missing_since
+                .is_none_or(|at| now_ms.saturating_sub(at) < FORGET_MS)
+        });
         let mut changes = Vec::new();
         for p in peers {
             let t = self.peers.entry(p.id.clone()).or_insert_with(|| Track {
                 since: now_ms,
                 ..Track::default()
             });
-            // Any difference counts: a new connection starts its counters again.
-            let came = p.received != t.received;
+            t.missing_since = None;
+            let came = p.received.more_than(&t.received);
             if came {
-                t.received = p.received;
                 t.since = now_ms;
             }
+            // The new values are the baseline either way (a new connection's start again).
+            t.received = p.received;
             if p.received.statuses > 0 {
                 t.judged = true;
             }
@@ -176,16 +203,23 @@ mod tests {
         // Connected again (an ICE restart that "worked") but still nothing: a stall 6 s later.
         let after = run(&mut w, 20, 40, |_| peer(true, 250, 5));
         assert_eq!(after, vec![(26, FlowChange::Stalled("p".into()))]);
-        // A new connection whose counters start again counts as something coming.
-        let fresh = run(&mut w, 40, 42, |t| peer(true, t - 39, 1));
-        assert_eq!(fresh, vec![(40, FlowChange::Flowing("p".into()))]);
+        // The connection is rebuilt: the peer is missing for a moment, then its counters start
+        // again at zero. Neither is media: still stalled, nothing said.
+        assert!(w.observe(40_000, &[]).is_empty());
+        let rebuilt = run(&mut w, 41, 50, |_| peer(true, 0, 0));
+        assert!(rebuilt.is_empty(), "{rebuilt:?}");
+        // Media on the new connection: flowing.
+        let fresh = run(&mut w, 50, 52, |t| peer(true, t - 49, 1));
+        assert_eq!(fresh, vec![(50, FlowChange::Flowing("p".into()))]);
     }
 
     #[test]
-    fn a_peer_that_leaves_is_forgotten() {
+    fn a_peer_that_leaves_is_forgotten_after_a_minute() {
         let mut w = FlowWatch::default();
         run(&mut w, 0, 3, |t| peer(true, t, t));
-        assert!(w.observe(4000, &[]).is_empty());
+        assert!(w.observe(4_000, &[]).is_empty());
+        assert_eq!(w.peers.len(), 1);
+        assert!(w.observe(64_000, &[]).is_empty());
         assert!(w.peers.is_empty());
     }
 }

@@ -83,7 +83,7 @@ impl TrustedProxies {
                         )
                     })?,
                 };
-                nets.push(net);
+                nets.push(canonical_net(net));
             }
         }
         Ok(Self { nets, header })
@@ -141,6 +141,20 @@ impl TrustedProxies {
             );
         }
         peer
+    }
+}
+
+/// `::ffff:10.0.0.5` (or `::ffff:10.0.0.0/120`) as the IPv4 network it means: peers are
+/// compared in their IPv4 form.
+fn canonical_net(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map(IpNet::V4)
+                .unwrap_or(net),
+            None => net,
+        },
+        other => other,
     }
 }
 
@@ -276,5 +290,9 @@ mod tests {
         let t = TrustedProxies::parse(["10.0.0.1, 10.1.0.0/16"], ForwardedHeader::Forwarded)
             .unwrap_or_default();
         assert!(t.contains(ip("10.1.2.3")) && t.contains(ip("10.0.0.1")));
+        // A proxy written in its IPv4-mapped form still matches.
+        let mapped = TrustedProxies::parse(["::ffff:10.0.0.5"], ForwardedHeader::XForwardedFor)
+            .unwrap_or_default();
+        assert!(mapped.contains(ip("10.0.0.5")));
     }
 }

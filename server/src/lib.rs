@@ -181,6 +181,7 @@ async fn sweeper(state: Arc<AppState>) {
             }
             state.limiter.prune();
             state.presence.prune();
+            state.hub.prune();
         }
     }
 }

@@ -3,10 +3,12 @@
 //! A client that opens a connection and then trickles its request headers one byte at a time
 //! is not idle (the connection guard's idle timeout, `conn_guard`, restarts with every byte),
 //! yet it holds a connection and a task for as long as it likes (issue 17, "slowloris"). Here
-//! every request's headers must be complete within [`HEADER_READ_TIMEOUT`] of its first byte,
-//! or the connection is closed. The rest is what `axum::serve` does: HTTP/1.1 with upgrades
-//! (the signalling WebSocket) and HTTP/2, the client address for the handlers, and a graceful
-//! stop.
+//! a request's headers must be complete within [`HEADER_READ_TIMEOUT`] of the moment the
+//! connection is ready for one (it opened, or the previous answer went out), or the connection
+//! is closed; so an idle keep-alive connection is also closed after that time. HTTP/1.1 only
+//! (with upgrades, for the signalling WebSocket): hyper's header deadline does not cover
+//! HTTP/2, and no client of this server speaks h2c (browsers and proxies use HTTP/1.1 to a
+//! plain-HTTP backend). The client address goes to the handlers as `axum::serve` does.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -23,11 +25,13 @@ use tower::ServiceExt;
 
 use crate::conn_guard::{ClientAddr, GuardedListener};
 
-/// A request's headers must have arrived this long after its first byte. Real clients send
-/// them in one packet; nginx' `client_header_timeout` is 60 s, hyper's default 30 s.
+/// A request's headers must have arrived this long after the connection was ready for it.
+/// Real clients send them in one packet right away; nginx' `client_header_timeout` is 60 s,
+/// hyper's default 30 s (a pooled client connection idle longer is closed and reopened).
 pub(crate) const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long a stop waits for requests in flight.
+/// How long a stop waits for requests in flight (when the serve task is awaited rather than
+/// aborted; `RunningServer::stop` aborts it after cancelling, as before).
 const DRAIN: Duration = Duration::from_secs(5);
 
 /// Serves `app` on `listener` until `cancel`.
@@ -36,12 +40,11 @@ pub(crate) async fn serve(
     app: Router,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let mut builder = Builder::new(TokioExecutor::new());
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     loop {
         let (io, addr) = tokio::select! {

@@ -233,9 +233,24 @@ pub(crate) struct Hub {
     /// Bumped whenever a seat is taken or freed anywhere: presence long polls wake on it and
     /// look at their own room again.
     seats_changed: tokio::sync::watch::Sender<u64>,
+    /// Messages per seat ([`MESSAGE_BURST`], [`MESSAGES_PER_SEC`]): kept across the seat's
+    /// sockets, so that resuming after a `rate_limited` close does not buy a new burst.
+    message_limiter: governor::DefaultKeyedRateLimiter<String>,
 }
 
 impl Hub {
+    /// Takes one message from `participant_id`'s budget.
+    fn charge_message(&self, participant_id: &str) -> bool {
+        self.message_limiter
+            .check_key(&participant_id.to_owned())
+            .is_ok()
+    }
+
+    /// Forgets seats' message budgets that have refilled (periodic housekeeping).
+    pub(crate) fn prune(&self) {
+        self.message_limiter.retain_recent();
+    }
+
     /// A hub with no seats. `tracker` and `cancel` are the server's: grace timers are tracked
     /// and stop at shutdown.
     pub(crate) fn new(
@@ -244,6 +259,9 @@ impl Hub {
         tracker: TaskTracker,
         cancel: CancellationToken,
     ) -> Self {
+        let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
+        let quota = governor::Quota::per_second(nonzero(MESSAGES_PER_SEC))
+            .allow_burst(nonzero(MESSAGE_BURST));
         Self {
             state: Mutex::new(HubState::default()),
             db,
@@ -252,6 +270,7 @@ impl Hub {
             cancel,
             next_id: AtomicU64::new(1),
             seats_changed: tokio::sync::watch::Sender::new(0),
+            message_limiter: governor::DefaultKeyedRateLimiter::keyed(quota),
         }
     }
 
@@ -1036,10 +1055,6 @@ static FLOOD_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBudget::n
 async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Session) -> PhaseEnd {
     let idle_limit = Duration::from_secs(hub.config.keepalive_secs.saturating_mul(3).max(1));
     let mut idle_deadline = Instant::now() + idle_limit;
-    let nonzero = |n: u32| std::num::NonZeroU32::new(n).unwrap_or(std::num::NonZeroU32::MIN);
-    let quota =
-        governor::Quota::per_second(nonzero(MESSAGES_PER_SEC)).allow_burst(nonzero(MESSAGE_BURST));
-    let limiter = governor::RateLimiter::direct(quota);
     loop {
         tokio::select! {
             biased;
@@ -1055,18 +1070,8 @@ async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Ses
             },
             frame = next_frame(socket) => {
                 idle_deadline = Instant::now() + idle_limit;
-                let text = match frame {
-                    None => continue,
-                    Some(Incoming::Text(text)) => text,
-                    Some(Incoming::Binary) => {
-                        return PhaseEnd::Refused(Refusal::malformed(
-                            "binary frames are not allowed",
-                        ));
-                    }
-                    Some(Incoming::TooLarge) => return PhaseEnd::Refused(Refusal::too_large()),
-                    Some(Incoming::Gone) => return PhaseEnd::Dropped,
-                };
-                if limiter.check().is_err() {
+                // Every frame counts, WebSocket pings included.
+                if !hub.charge_message(&session.key.participant_id) {
                     if let Some(left_out) = FLOOD_LOG.allow() {
                         tracing::warn!(
                             meeting_id = %session.key.meeting_id,
@@ -1079,6 +1084,17 @@ async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Ses
                         message: "too many messages on this socket",
                     });
                 }
+                let text = match frame {
+                    None => continue,
+                    Some(Incoming::Text(text)) => text,
+                    Some(Incoming::Binary) => {
+                        return PhaseEnd::Refused(Refusal::malformed(
+                            "binary frames are not allowed",
+                        ));
+                    }
+                    Some(Incoming::TooLarge) => return PhaseEnd::Refused(Refusal::too_large()),
+                    Some(Incoming::Gone) => return PhaseEnd::Dropped,
+                };
                 match parse_client_message(text.as_str()) {
                     Err(refusal) => return PhaseEnd::Refused(refusal),
                     Ok(ClientMessage::Hello { .. }) => {

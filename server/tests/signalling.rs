@@ -572,9 +572,27 @@ async fn a_flooding_socket_is_closed_and_its_peer_stays() {
     assert!(relayed > 0 && relayed <= 201, "{relayed} relayed of {sent}");
     a.ws.send(json!({"type": "ping", "id": 7})).await;
     assert!(matches!(a.ws.recv().await, ServerMessage::Pong { id: 7 }));
-    // The flooder's seat was kept: it resumes.
+    // The flooder's seat was kept: it resumes, but without a new burst (the budget is the
+    // seat's, not the socket's): 100 more at once are refused again.
     let back = resume(&server.signalling_url(), &b_id, &b_secret).await;
     assert!(back.resumed);
-    println!("flood: {sent} sent, {relayed} relayed, then closed with rate_limited");
+    let mut again = back.ws;
+    for _ in 0..100 {
+        again.send(candidate.clone()).await;
+    }
+    let mut refused_again = false;
+    while let Some(event) = again.event_within(WAIT).await {
+        match event {
+            Event::Msg(ServerMessage::Error { code, .. }) => {
+                refused_again |= code == samtale_protocol::WsErrorCode::RateLimited;
+            }
+            Event::Msg(_) => {}
+            Event::Closed(_) => break,
+        }
+    }
+    assert!(refused_again, "a resumed seat got a new burst");
+    println!(
+        "flood: {sent} sent, {relayed} relayed, then closed with rate_limited; resumed and refused again"
+    );
     server.shutdown().await;
 }

@@ -186,6 +186,8 @@ impl JitterBuffer {
     /// Counters so far.
     pub fn stats(&self) -> JitterStats {
         let mut s = self.stats.clone();
+        // A run still going on (the call ended in it) counts too.
+        s.max_loss_run = s.max_loss_run.max(self.loss_run);
         s.target_ms = self.target_ms.round() as u64;
         s.level_ms = self.level_samples() / PER_MS;
         s
