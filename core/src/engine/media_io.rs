@@ -597,6 +597,7 @@ impl MediaIo {
 
     /// The test fault of `CallConfig::freeze_after_ice_restart`: `peer`'s current connection
     /// stops sending anything (a new connection sends again).
+    #[cfg(feature = "emulator")]
     pub(crate) fn freeze_outbound(&self, peer: &str) {
         if let Some(p) = lock(&self.peers).get(peer) {
             log::warn!("test fault: this connection sends nothing from now on");
