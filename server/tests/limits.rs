@@ -69,6 +69,19 @@ async fn connect_from(src: &str, to: std::net::SocketAddr) -> tokio::net::TcpStr
     socket.connect(to).await.unwrap()
 }
 
+/// A plain `GET /healthz` from `src` is answered 200.
+async fn healthz_answers_from(src: &str, to: std::net::SocketAddr) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = connect_from(src, to).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: samtale\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_connections_are_closed_and_one_address_cannot_hold_them_all() {
     use std::time::{Duration, Instant};
@@ -93,17 +106,7 @@ async fn idle_connections_are_closed_and_one_address_cannot_hold_them_all() {
         "the 51st connection from one address was kept"
     );
     // Everyone else is served meanwhile.
-    {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut other = connect_from("127.0.0.2", addr).await;
-        other
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: samtale\r\nConnection: close\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = String::new();
-        other.read_to_string(&mut answer).await.unwrap();
-        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
-    }
+    healthz_answers_from("127.0.0.2", addr).await;
     // The idle ones are closed once they said nothing for the idle period (3 keep-alive
     // periods + 10 s here: 13 s).
     for stream in &mut idle {
@@ -164,14 +167,7 @@ async fn headers_trickled_byte_by_byte_are_cut_off_after_ten_seconds() {
         after >= Duration::from_secs(9) && after <= Duration::from_secs(13),
         "cut off after {after:?}"
     );
-    // A normal request on another connection meanwhile and after is served.
-    let mut other = connect_from("127.0.0.1", server.addr()).await;
-    other
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: samtale\r\nConnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    other.read_to_string(&mut answer).await.unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A normal request on another connection is served.
+    healthz_answers_from("127.0.0.1", server.addr()).await;
     server.shutdown().await;
 }
