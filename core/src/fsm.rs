@@ -606,7 +606,11 @@ impl CallFsm {
             }
             (Phase::Active | Phase::Resolving, E::MeetingEnded(reason)) => self.finish(reason, out),
             (Phase::Idle | Phase::Resolving | Phase::Active, E::Leave) => {
-                if self.phase == Phase::Active && self.link == Link::Up {
+                // A socket still opening (a reconnect in progress) carries the `leave` once it
+                // is welcomed: the engine flushes it before closing (up to a second). Without
+                // it the peers would see this seat "reconnecting" for the whole grace period.
+                // With no socket at all the seat is left to the server's grace period.
+                if self.phase == Phase::Active && self.link != Link::Down {
                     out.push(Action::SendLeave);
                 }
                 self.finish(EndReason::LocalLeave, out);
@@ -986,6 +990,28 @@ mod tests {
         assert_eq!(h.state(), CallState::Waiting);
         let actions = h.send(Event::Leave);
         assert!(actions.contains(&Action::SendLeave));
+        assert!(actions.contains(&Action::Teardown));
+        assert_eq!(h.state(), CallState::Ended(EndReason::LocalLeave));
+    }
+
+    #[test]
+    fn leaving_during_a_reconnect_still_says_goodbye() {
+        let mut h = joined_with_peer();
+        h.send(down());
+        // No socket: nothing can carry the goodbye (the server's grace period frees the seat).
+        let mut idle = joined_with_peer();
+        idle.send(down());
+        let actions = idle.send(Event::Leave);
+        assert!(!actions.contains(&Action::SendLeave), "{actions:?}");
+        assert!(actions.contains(&Action::Teardown));
+        // A socket opening again (resume in flight): the goodbye goes with it.
+        let retry = h.send(Event::Timeout(Timer::SignallingRetry));
+        assert!(
+            retry.contains(&Action::OpenSignalling { resume: true }),
+            "{retry:?}"
+        );
+        let actions = h.send(Event::Leave);
+        assert!(actions.contains(&Action::SendLeave), "{actions:?}");
         assert!(actions.contains(&Action::Teardown));
         assert_eq!(h.state(), CallState::Ended(EndReason::LocalLeave));
     }

@@ -142,3 +142,56 @@ impl IntoResponse for AppError {
         response
     }
 }
+
+/// Gives every error answer that the handlers did not write themselves (axum's 405, the body
+/// limit's 413, a refused WebSocket upgrade, ...) the documented JSON error body, keeping its
+/// status and headers (`Allow` on a 405). Pages (HTML) and JSON answers are left alone.
+pub(crate) async fn documented_error_body(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !(content_type.is_empty() || content_type.starts_with("text/plain")) {
+        return response;
+    }
+    let code = match status {
+        StatusCode::UNAUTHORIZED => ApiErrorCode::Unauthorized,
+        StatusCode::NOT_FOUND => ApiErrorCode::NotFound,
+        StatusCode::GONE => ApiErrorCode::Gone,
+        StatusCode::TOO_MANY_REQUESTS => ApiErrorCode::RateLimited,
+        s if s.is_server_error() => ApiErrorCode::Internal,
+        _ => ApiErrorCode::BadRequest,
+    };
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "this path does not take this method (see Allow)".into(),
+        StatusCode::PAYLOAD_TOO_LARGE => format!(
+            "the request body is larger than {} bytes",
+            crate::http::MAX_BODY_BYTES
+        ),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request refused")
+            .to_owned(),
+    };
+    let (mut parts, _) = response.into_parts();
+    let body = ApiError {
+        error: code,
+        message,
+        retry_after_secs: None,
+    };
+    let rebuilt = (status, Json(body)).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Response::from_parts(parts, rebuilt.into_body())
+}

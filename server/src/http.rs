@@ -53,7 +53,7 @@ impl FromRequestParts<Arc<AppState>> for ClientIp {
 }
 
 /// Largest accepted HTTP request body. Every body of the API is a tiny JSON object.
-const MAX_BODY_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 16 * 1024;
 
 /// Shared state of all handlers and socket tasks.
 #[derive(Debug)]
@@ -181,6 +181,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::map_response(
+            crate::error::documented_error_body,
+        ))
         .with_state(state)
 }
 

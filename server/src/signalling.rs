@@ -65,6 +65,8 @@ mod close_code {
     pub(super) const NORMAL: u16 = 1000;
     /// Going away (the client was silent too long).
     pub(super) const GOING_AWAY: u16 = 1001;
+    /// Invalid frame payload data (a text frame that is not UTF-8).
+    pub(super) const INVALID: u16 = 1007;
     /// Policy violation (malformed message, refused hello).
     pub(super) const POLICY: u16 = 1008;
     /// Message too big.
@@ -777,6 +779,8 @@ enum Incoming {
     Gone,
     /// The library refused an oversized message.
     TooLarge,
+    /// A text frame that is not UTF-8 (the library refuses it; the connection is still open).
+    BadUtf8,
 }
 
 /// Next frame from the client. Control frames (ping/pong) are answered by the library and
@@ -790,8 +794,11 @@ async fn next_frame(socket: &mut WebSocket) -> Option<Incoming> {
         Some(Err(e)) => {
             // The library reports an oversized message as a capacity error; it is not otherwise
             // exposed as a type through axum.
-            if e.to_string().contains("too long") {
+            let e = e.to_string();
+            if e.contains("too long") {
                 Some(Incoming::TooLarge)
+            } else if e.contains("UTF-8") {
+                Some(Incoming::BadUtf8)
             } else {
                 Some(Incoming::Gone)
             }
@@ -803,28 +810,41 @@ async fn next_frame(socket: &mut WebSocket) -> Option<Incoming> {
 struct Refusal {
     code: WsErrorCode,
     message: &'static str,
+    /// The WebSocket close code that follows the `error`.
+    close: u16,
 }
 
 impl Refusal {
-    fn malformed(message: &'static str) -> Self {
+    fn new(code: WsErrorCode, message: &'static str) -> Self {
+        let close = match code {
+            WsErrorCode::TooLarge => close_code::TOO_BIG,
+            _ => close_code::POLICY,
+        };
         Self {
-            code: WsErrorCode::Malformed,
+            code,
             message,
+            close,
         }
     }
 
+    fn malformed(message: &'static str) -> Self {
+        Self::new(WsErrorCode::Malformed, message)
+    }
+
     fn too_large() -> Self {
+        Self::new(WsErrorCode::TooLarge, "message larger than 65536 bytes")
+    }
+
+    /// A text frame that is not UTF-8: `malformed`, closed with 1007 (RFC 6455 section 7.4.1).
+    fn bad_utf8() -> Self {
         Self {
-            code: WsErrorCode::TooLarge,
-            message: "message larger than 65536 bytes",
+            close: close_code::INVALID,
+            ..Self::malformed("a text frame is not valid UTF-8")
         }
     }
 
     fn close_code(&self) -> u16 {
-        match self.code {
-            WsErrorCode::TooLarge => close_code::TOO_BIG,
-            _ => close_code::POLICY,
-        }
+        self.close
     }
 
     fn reason(&self) -> &'static str {
@@ -1013,6 +1033,7 @@ async fn hello_phase(hub: &Arc<Hub>, socket: &mut WebSocket) -> Result<Session, 
             )));
         }
         Incoming::TooLarge => return Err(HelloEnd::Refused(Refusal::too_large())),
+        Incoming::BadUtf8 => return Err(HelloEnd::Refused(Refusal::bad_utf8())),
         Incoming::Gone => return Err(HelloEnd::Gone),
     };
     let (v, token, resume) = match parse_client_message(text.as_str()) {
@@ -1025,10 +1046,10 @@ async fn hello_phase(hub: &Arc<Hub>, socket: &mut WebSocket) -> Result<Session, 
         Err(refusal) => return Err(HelloEnd::Refused(refusal)),
     };
     if v != PROTOCOL_VERSION {
-        return Err(HelloEnd::Refused(Refusal {
-            code: WsErrorCode::UnsupportedVersion,
-            message: "this server speaks protocol version 1",
-        }));
+        return Err(HelloEnd::Refused(Refusal::new(
+            WsErrorCode::UnsupportedVersion,
+            "this server speaks protocol version 1",
+        )));
     }
     let result = match (token, resume) {
         (Some(token), None) => hub.hello_token(&token),
@@ -1040,7 +1061,7 @@ async fn hello_phase(hub: &Arc<Hub>, socket: &mut WebSocket) -> Result<Session, 
         }
     };
     result.map_err(|e| match e {
-        HelloError::Refused(code, message) => HelloEnd::Refused(Refusal { code, message }),
+        HelloError::Refused(code, message) => HelloEnd::Refused(Refusal::new(code, message)),
         HelloError::Db(e) => {
             tracing::error!(error = %e, "hello failed on a database error");
             HelloEnd::Internal
@@ -1079,10 +1100,10 @@ async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Ses
                             "socket closed: more messages than any client sends"
                         );
                     }
-                    return PhaseEnd::Refused(Refusal {
-                        code: WsErrorCode::RateLimited,
-                        message: "too many messages on this socket",
-                    });
+                    return PhaseEnd::Refused(Refusal::new(
+                        WsErrorCode::RateLimited,
+                        "too many messages on this socket",
+                    ));
                 }
                 let text = match frame {
                     None => continue,
@@ -1093,6 +1114,7 @@ async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Ses
                         ));
                     }
                     Some(Incoming::TooLarge) => return PhaseEnd::Refused(Refusal::too_large()),
+                    Some(Incoming::BadUtf8) => return PhaseEnd::Refused(Refusal::bad_utf8()),
                     Some(Incoming::Gone) => return PhaseEnd::Dropped,
                 };
                 match parse_client_message(text.as_str()) {

@@ -248,7 +248,56 @@ async fn resolve_issues_citizen_ticket() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 404);
+    assert_eq!(error_code(resp).await, "not_found");
+
+    // Every error answer has the documented body, also those the framework writes: a method
+    // a path does not take (405, with Allow), a body over the limit (413), a plain GET on the
+    // WebSocket path.
+    let resp = staff
+        .http
+        .delete(format!("{}/api/v1/join", staff.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 405);
+    assert!(
+        resp.headers().get("allow").is_some(),
+        "{:?}",
+        resp.headers()
+    );
+    assert_eq!(error_code(resp).await, "bad_request");
+    let resp = staff
+        .http
+        .post(format!("{}/api/v1/join", staff.base))
+        .header("content-type", "application/json")
+        .body(format!(r#"{{"code":"{}"}}"#, "1".repeat(20_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(error_code(resp).await, "bad_request");
+    let resp = staff
+        .http
+        .get(format!("{}/api/v1/signal", staff.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_client_error(), "{}", resp.status());
+    assert_eq!(error_code(resp).await, "bad_request");
     server.shutdown().await;
+}
+
+/// The `error` of a documented error body (`application/json`, `{"error", "message"}`).
+async fn error_code(resp: reqwest::Response) -> String {
+    let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
+    assert_eq!(ct, "application/json", "an error body is JSON");
+    let body: samtale_protocol::ApiError = resp.json().await.unwrap();
+    assert!(!body.message.is_empty());
+    serde_json::to_value(body.error)
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 #[tokio::test]

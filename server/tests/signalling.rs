@@ -345,6 +345,18 @@ async fn garbage_clients_are_rejected_and_the_meeting_carries_on() {
             1008,
         ),
         (Message::text("x".repeat(70_000)), "too_large", 1009),
+        // Not UTF-8 in a text frame: RFC 6455 says 1007, after the documented error.
+        (not_utf8_text(), "malformed", 1007),
+        (
+            Message::text(r#"{"type":"hello","token":"t_x"}"#),
+            "malformed",
+            1008,
+        ),
+        (
+            Message::text(r#"{"type":"hello","v":"1","token":"t_x"}"#),
+            "malformed",
+            1008,
+        ),
     ];
     for (msg, code, close) in cases {
         let mut ws = Ws::connect(&url).await;
@@ -377,6 +389,11 @@ async fn garbage_clients_are_rejected_and_the_meeting_carries_on() {
         Message::binary(vec![0u8]),
         Message::text(r#"{"type":"hello","v":1,"token":"t_again"}"#),
         Message::text("z".repeat(65_537)),
+        not_utf8_text(),
+        // The set of payload kinds is closed within v1 (docs/protocol.md).
+        Message::text(
+            json!({"type": "signal", "to": a.id, "payload": {"kind": "dance"}}).to_string(),
+        ),
     ] {
         let too_large = matches!(&garbage, Message::Text(t) if t.len() > 65_536);
         c.ws.send_raw(garbage).await;
@@ -595,4 +612,17 @@ async fn a_flooding_socket_is_closed_and_its_peer_stays() {
         "flood: {sent} sent, {relayed} relayed, then closed with rate_limited; resumed and refused again"
     );
     server.shutdown().await;
+}
+
+/// A text frame whose payload is not UTF-8 (tungstenite's `Message::Text` cannot hold one).
+fn not_utf8_text() -> Message {
+    use tokio_tungstenite::tungstenite::protocol::frame::{
+        Frame,
+        coding::{Data, OpCode},
+    };
+    Message::Frame(Frame::message(
+        vec![b'{', 0xff, 0xfe, b'}'],
+        OpCode::Data(Data::Text),
+        true,
+    ))
 }

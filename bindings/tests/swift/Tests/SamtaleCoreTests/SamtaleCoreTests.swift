@@ -32,13 +32,18 @@ final class Recorder: CallObserver, @unchecked Sendable {
         cond.unlock()
     }
 
-    func await(_ what: String, timeout: TimeInterval = 30, _ pred: (Recorder) -> Bool) throws {
+    /// Waits for `pred`; on a timeout the error names what was awaited, the states seen and the
+    /// newest lines of `context` (the server's and the caseworker's output).
+    func await(_ what: String, timeout: TimeInterval = 30, context: [Lines] = [],
+               _ pred: (Recorder) -> Bool) throws {
         let end = Date().addingTimeInterval(timeout)
         cond.lock()
         defer { cond.unlock() }
         while !pred(self) {
             if !cond.wait(until: end) {
-                throw NSError(domain: "test", code: 1, userInfo: [NSLocalizedDescriptionKey: "timed out: \(what) (\(states))"])
+                let screenIds = screens.map(\.id).joined(separator: " -> ")
+                let tails = context.map { $0.tail(20) }.joined(separator: "\n---\n")
+                throw TestFailure(description: "timed out after \(timeout) s waiting for \(what); states: \(states); screens: \(screenIds)\n\(tails)")
             }
         }
     }
@@ -100,19 +105,54 @@ func appConfig(_ url: String, _ dir: URL) -> AppConfig {
     AppConfig(serverUrl: url, brandId: "test-kommune", storageDir: dir.path, logLevel: .warn, brandToml: brandToml)
 }
 
-/// Reads lines from a pipe until `match` returns a value.
-func firstMatch(_ pipe: Pipe, _ match: (String) -> String?) -> String? {
-    var buffer = Data()
-    let handle = pipe.fileHandleForReading
-    while true {
-        let chunk = handle.availableData
-        if chunk.isEmpty { return nil }
-        buffer.append(chunk)
-        while let nl = buffer.firstIndex(of: 10) {
-            let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
-            buffer.removeSubrange(buffer.startIndex...nl)
-            if let m = match(line) { return m }
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// Reads a child's output on a thread of its own, so the child never blocks on a full pipe;
+/// `first` waits for a matching line, `tail` gives the newest ones (for failure messages).
+final class Lines: @unchecked Sendable {
+    private let cond = NSCondition()
+    private let name: String
+    private var lines: [String] = []
+    private var closed = false
+
+    init(_ name: String, _ pipe: Pipe) {
+        self.name = name
+        let handle = pipe.fileHandleForReading
+        Thread { [self] in
+            var buffer = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let nl = buffer.firstIndex(of: 10) {
+                    let line = String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self)
+                    buffer.removeSubrange(buffer.startIndex...nl)
+                    cond.lock(); lines.append(line); cond.broadcast(); cond.unlock()
+                }
+            }
+            cond.lock(); closed = true; cond.broadcast(); cond.unlock()
+        }.start()
+    }
+
+    /// The first line for which `match` gives a value, waiting up to `timeout`.
+    func first<T>(timeout: TimeInterval = 30, _ match: (String) -> T?) -> T? {
+        let end = Date().addingTimeInterval(timeout)
+        cond.lock(); defer { cond.unlock() }
+        var i = 0
+        while true {
+            while i < lines.count {
+                if let m = match(lines[i]) { return m }
+                i += 1
+            }
+            if closed || !cond.wait(until: end) { return nil }
         }
+    }
+
+    func tail(_ n: Int) -> String {
+        cond.lock(); defer { cond.unlock() }
+        return "\(name) (last \(min(n, lines.count)) of \(lines.count) lines):\n" + lines.suffix(n).joined(separator: "\n")
     }
 }
 
@@ -191,7 +231,8 @@ final class SamtaleCoreTests: XCTestCase {
         server.standardError = serverErr
         try server.run()
         defer { server.terminate() }
-        guard let url = firstMatch(serverErr, { line in
+        let serverLog = Lines("samtale-server stderr", serverErr)
+        guard let url = serverLog.first({ (line: String) -> String? in
             guard let r = line.range(of: "public URL ") else { return nil }
             return String(line[r.upperBound...].prefix { $0 != ")" })
         }) else { return XCTFail("the server did not start") }
@@ -200,10 +241,15 @@ final class SamtaleCoreTests: XCTestCase {
         host.executableURL = URL(fileURLWithPath: "\(binDir)/samtale-sim")
         host.arguments = ["host", "--server", url, "--token", token, "--loopback", "--json", "--seconds", "0"]
         let hostOut = Pipe()
+        let hostErr = Pipe()
         host.standardOutput = hostOut
+        host.standardError = hostErr
         try host.run()
         defer { host.terminate() }
-        guard let code = firstMatch(hostOut, { line in
+        let hostLog = Lines("samtale-sim host stdout", hostOut)
+        let hostErrLog = Lines("samtale-sim host stderr", hostErr)
+        let context = [hostLog, hostErrLog, serverLog]
+        guard let code = hostLog.first({ (line: String) -> String? in
             guard line.contains("\"meeting created\""),
                   let r = line.range(of: "\"code\":\"") else { return nil }
             return String(line[r.upperBound...].prefix { $0 != "\"" })
@@ -212,7 +258,7 @@ final class SamtaleCoreTests: XCTestCase {
         let obs = Recorder()
         let core = try Samtale(config: appConfig(url, tmp), observer: obs)
         core.join(code: code)
-        try obs.await("in call") { r in r.states.contains(.inCall) }
+        try obs.await("in call", context: context) { r in r.states.contains(.inCall) }
         XCTAssertTrue(obs.snapshot().states.contains(.joining))
         core.networkChanged() // Wi-Fi to cellular, say: the call goes on (checked below)
 
@@ -246,7 +292,7 @@ final class SamtaleCoreTests: XCTestCase {
         core.setCameraEnabled(enabled: true)
         core.setMicrophoneMuted(muted: false)
         core.leave()
-        try obs.await("ended") { r in r.states.contains(.ended(reason: .youLeft)) }
+        try obs.await("ended", context: context) { r in r.states.contains(.ended(reason: .youLeft)) }
 
         // One tap: the meeting was remembered (by a pairing token, not the code).
         XCTAssertTrue(core.hasRememberedMeeting())
@@ -254,15 +300,15 @@ final class SamtaleCoreTests: XCTestCase {
         XCTAssertFalse(stored.contains(code.replacingOccurrences(of: " ", with: "")))
         let inCalls = obs.snapshot().states.filter { $0 == .inCall }.count
         core.rejoin()
-        try obs.await("in call again") { r in r.states.filter { $0 == .inCall }.count > inCalls }
+        try obs.await("in call again", context: context) { r in r.states.filter { $0 == .inCall }.count > inCalls }
         // The caseworker leaves (SIGINT: the sim says goodbye): the citizen waits in the meeting.
         host.interrupt()
-        try obs.await("waiting") { r in r.states.last == .waiting }
+        try obs.await("waiting", context: context) { r in r.states.last == .waiting }
         core.leave()
         core.forgetMeeting()
         XCTAssertFalse(core.hasRememberedMeeting())
         core.rejoin()
-        try obs.await("no remembered meeting") { r in r.states.last == .failed(error: .noRememberedMeeting) }
+        try obs.await("no remembered meeting", context: context) { r in r.states.last == .failed(error: .noRememberedMeeting) }
         core.shutdown()
         core.shutdown()
         XCTAssertEqual(core.pullAudio(), [Int16](repeating: 0, count: 480))
@@ -274,7 +320,7 @@ final class SamtaleCoreTests: XCTestCase {
         let obs2 = Recorder()
         let core2 = try Samtale(config: appConfig(url, dir2), observer: obs2, secureStore: store)
         core2.join(code: code)
-        try obs2.await("waiting") { r in r.states.contains(.waiting) }
+        try obs2.await("waiting", context: context) { r in r.states.contains(.waiting) }
         XCTAssertTrue(store.awaitKey("test-kommune/remembered-meeting"), "the token is in the SecureStore")
         let files = FileManager.default.enumerator(atPath: dir2.path)?.allObjects ?? []
         XCTAssertTrue(files.isEmpty, "no token file when a SecureStore is given: \(files)")
