@@ -42,6 +42,9 @@ pub struct ServerConfig {
     pub lookup_burst: u32,
     /// Seconds per refilled look-up token. Default 2.0.
     pub lookup_refill_secs: f64,
+    /// Failed code look-ups a minute, over all clients, above which the server logs an alarm
+    /// and backs off (see `guessing.rs`). Default 30.
+    pub guess_alarm_per_minute: u32,
     /// ICE servers copied into every ticket. Default empty.
     pub ice_servers: Vec<IceServer>,
     /// TURN relays; every ticket gets fresh time-limited credentials for them. Default none.
@@ -78,6 +81,7 @@ impl Default for ServerConfig {
             keepalive_secs: 10,
             lookup_burst: 10,
             lookup_refill_secs: 2.0,
+            guess_alarm_per_minute: crate::guessing::DEFAULT_ALARM_PER_MINUTE,
             ice_servers: Vec::new(),
             turn: None,
             room_idle_days: 90,
@@ -102,6 +106,7 @@ impl fmt::Debug for ServerConfig {
             .field("keepalive_secs", &self.keepalive_secs)
             .field("lookup_burst", &self.lookup_burst)
             .field("lookup_refill_secs", &self.lookup_refill_secs)
+            .field("guess_alarm_per_minute", &self.guess_alarm_per_minute)
             .field("ice_servers", &self.ice_servers)
             .field("turn", &self.turn)
             .field("room_idle_days", &self.room_idle_days)
@@ -160,6 +165,11 @@ impl ServerConfig {
         if self.keepalive_secs == 0 || self.keepalive_secs > 3_600 {
             return Err(ServerError::Config(
                 "keepalive_secs must be within 1..=3600".into(),
+            ));
+        }
+        if self.guess_alarm_per_minute == 0 {
+            return Err(ServerError::Config(
+                "guess_alarm_per_minute must be at least 1".into(),
             ));
         }
         if self.lookup_burst == 0 {

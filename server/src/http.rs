@@ -63,6 +63,8 @@ pub(crate) struct AppState {
     pub(crate) limiter: RateLimiter,
     /// Wrong staff tokens per client address.
     pub(crate) staff_failures: RateLimiter,
+    /// Failed code look-ups: per host, per prefix, and the alarm over everyone.
+    pub(crate) guesses: crate::guessing::GuessGuard,
     pub(crate) staff: StaffToken,
     pub(crate) clock: Clock,
     pub(crate) default_ttl_minutes: u32,
@@ -165,6 +167,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/meetings", post(create_meeting).get(list_meetings))
+        .route("/api/v1/stats", get(stats))
         .route(
             "/api/v1/meetings/{meeting_id}",
             get(get_meeting).delete(end_meeting).patch(update_meeting),
@@ -229,6 +232,11 @@ fn json_object<T: serde::de::DeserializeOwned>(body: &[u8]) -> Option<T> {
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /api/v1/stats` (staff): counters for monitoring, until `/metrics` exists.
+async fn stats(State(state): State<Arc<AppState>>, _staff: Staff) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "guessing": state.guesses.stats() }))
 }
 
 async fn fallback() -> AppError {
@@ -425,8 +433,20 @@ async fn resolve(
     ClientIp(peer): ClientIp,
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
-    // Every look-up costs a token, before anything about it is examined.
+    // Every look-up costs a token, before anything about it is examined; a client that has
+    // failed too often (a guesser) is refused before its look-up is made.
     charge_look_up(&state, peer)?;
+    state.guesses.admit(peer).map_err(|retry_after_secs| {
+        if let Some(left_out) = RATE_LIMITED_LOG.allow() {
+            tracing::warn!(
+                retry_after_secs,
+                left_out,
+                client_group = %state.guesses.client_group(peer),
+                "look-up refused: too many look-ups that found no meeting"
+            );
+        }
+        AppError::RateLimited { retry_after_secs }
+    })?;
     let request: ResolveRequest = json_object(&body).ok_or(AppError::BadRequest(
         "the body must be a JSON object like {\"code\": \"...\"}",
     ))?;
@@ -437,6 +457,7 @@ async fn resolve(
         .open_meeting_by_code(code.digits(), now)?
         .ok_or_else(|| {
             tracing::debug!("code look-up: no open meeting");
+            state.guesses.failed(peer);
             AppError::CodeUnavailable
         })?;
     let mut ticket = state.issue_ticket(&meeting_id, Role::Citizen)?;
@@ -458,7 +479,12 @@ static RATE_LIMITED_LOG: crate::log_budget::LogBudget = crate::log_budget::LogBu
 fn charge_look_up(state: &AppState, peer: IpAddr) -> Result<(), AppError> {
     state.limiter.check(peer).map_err(|retry_after_secs| {
         if let Some(left_out) = RATE_LIMITED_LOG.allow() {
-            tracing::warn!(retry_after_secs, left_out, "look-up rate limited");
+            tracing::warn!(
+                retry_after_secs,
+                left_out,
+                client_group = %state.guesses.client_group(peer),
+                "look-up rate limited"
+            );
         }
         AppError::RateLimited { retry_after_secs }
     })

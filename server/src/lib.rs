@@ -17,6 +17,7 @@ mod config;
 mod conn_guard;
 mod db;
 mod error;
+mod guessing;
 mod http;
 mod ids;
 mod log_budget;
@@ -41,6 +42,7 @@ pub use clock::Clock;
 pub use config::{MAX_MEETING_TTL_MINUTES, MIN_MEETING_TTL_MINUTES, ServerConfig};
 pub use db::DbError;
 pub use error::ServerError;
+pub use guessing::GuessStats;
 pub use turn::{TURN_TTL_RANGE, TurnConfig};
 
 use crate::auth::StaffToken;
@@ -109,6 +111,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         hub,
         limiter: RateLimiter::new(config.lookup_burst, config.lookup_refill_secs),
         staff_failures: RateLimiter::new(STAFF_FAILURE_BURST, STAFF_FAILURE_REFILL_SECS),
+        guesses: guessing::GuessGuard::new(config.guess_alarm_per_minute),
         staff: StaffToken::new(&config.staff_token),
         clock: config.clock.clone(),
         default_ttl_minutes: config.meeting_ttl_minutes,
@@ -180,6 +183,7 @@ async fn sweeper(state: Arc<AppState>) {
                 Err(e) => tracing::error!(error = %e, "purging tickets failed"),
             }
             state.limiter.prune();
+            state.guesses.prune();
             state.presence.prune();
             state.hub.prune();
         }

@@ -86,6 +86,10 @@ struct Args {
     /// Seconds until one more look-up is allowed.
     #[arg(long, default_value_t = 2.0)]
     lookup_refill_secs: f64,
+    /// Failed code look-ups a minute, over all clients, above which an alarm is logged and
+    /// every failure costs ten times as much (someone may be guessing codes).
+    #[arg(long, default_value_t = 30)]
+    guess_alarm_per_minute: u32,
     /// STUN server URL for tickets, e.g. stun:stun.example.dk:3478 (repeatable).
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
@@ -240,6 +244,7 @@ async fn main() -> ExitCode {
         keepalive_secs: args.keepalive_secs,
         lookup_burst: args.lookup_burst,
         lookup_refill_secs: args.lookup_refill_secs,
+        guess_alarm_per_minute: args.guess_alarm_per_minute,
         ice_servers: args.stun.iter().map(|u| stun_server(u)).collect(),
         turn,
         room_idle_days: args.room_idle_days,
