@@ -70,6 +70,8 @@ pub(crate) struct AppState {
     pub(crate) default_ttl_minutes: u32,
     /// A standing room closes after this long without a call.
     pub(crate) room_idle_secs: i64,
+    /// An ended or expired meeting is deleted this long after it closed.
+    pub(crate) closed_retention_secs: i64,
     pub(crate) presence: PresenceBook,
     pub(crate) token_ttl_secs: u64,
     pub(crate) ice_servers: Vec<IceServer>,
