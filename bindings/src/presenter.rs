@@ -346,13 +346,15 @@ impl ViewMut<'_> {
     }
 }
 
-/// The code in a join link: `https://<server>/j/<code>`, or the app's own scheme
-/// `<application id>://j/<code>` (digits, spaces or dashes allowed).
+/// The code in a join link: `https://<server>/j/#<code>` (the code in the fragment, which no
+/// server sees), the older `https://<server>/j/<code>`, or the app's own scheme
+/// `<application id>://j/<code>` or `<application id>://j/#<code>` (digits, spaces or dashes
+/// allowed).
 pub(crate) fn code_from_link(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let mut segments = parsed.path_segments()?;
     let custom = !matches!(parsed.scheme(), "https" | "http") && parsed.host_str() == Some("j");
-    let code = if custom {
+    let in_path = if custom {
         segments.next()
     } else {
         match (segments.next(), segments.next()) {
@@ -360,7 +362,16 @@ pub(crate) fn code_from_link(url: &str) -> Option<String> {
             _ => None,
         }
     };
-    let code = code?;
+    let code = match (in_path, parsed.fragment()) {
+        // `/j/#<code>`, `/j#<code>`, `<scheme>://j/#<code>`: nothing in the path.
+        (None | Some(""), Some(fragment))
+            if matches!(parsed.path(), "/j/" | "/j") || (custom && parsed.path().len() <= 1) =>
+        {
+            fragment
+        }
+        (Some(code), _) if !code.is_empty() => code,
+        _ => return None,
+    };
     let code = percent_decode(code);
     let digits: String = code.chars().filter(char::is_ascii_digit).collect();
     let only_code_chars = code
@@ -391,6 +402,28 @@ mod tests {
             code_from_link("dk.eksempel.samtale://j/482-193-7750").as_deref(),
             Some("4821937750")
         );
+        // The code in the fragment (no server sees it).
+        assert_eq!(
+            code_from_link("https://samtale.eksempel.dk/j/#4821937750").as_deref(),
+            Some("4821937750")
+        );
+        assert_eq!(
+            code_from_link("https://samtale.eksempel.dk/kommune/j/#482%20193%207750"),
+            None,
+            "a path prefix in front of /j/ is the server's business: only /j/ is a join link"
+        );
+        assert_eq!(
+            code_from_link("https://samtale.eksempel.dk/j#482-193-7750").as_deref(),
+            Some("4821937750")
+        );
+        assert_eq!(
+            code_from_link("dk.eksempel.samtale://j/#4821937750").as_deref(),
+            Some("4821937750")
+        );
+        assert_eq!(code_from_link("https://x.dk/j/#48219"), None);
+        assert_eq!(code_from_link("https://x.dk/j/"), None);
+        assert_eq!(code_from_link("https://x.dk/k/#4821937750"), None);
+        assert_eq!(code_from_link("https://x.dk/jx/#4821937750"), None);
         assert_eq!(code_from_link("dk.eksempel.samtale://k/4821937750"), None);
         assert_eq!(code_from_link("https://j/4821937750"), None);
         assert_eq!(code_from_link("https://x.dk/j/48219"), None);

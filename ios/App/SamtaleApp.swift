@@ -15,8 +15,9 @@ struct SamtaleApp: App {
             RootView(started: AppDelegate.started)
                 // The app's own scheme: <bundle id>://j/<code> (a QR code, a text message).
                 .onOpenURL { url in AppDelegate.started.model?.openLink(url) }
-                // Universal links: https://<server>/j/<code> (the apple-app-site-association
-                // file on the municipality's server names this app).
+                // Universal links: https://<server>/j/#<code> (and the older /j/<code>; the
+                // apple-app-site-association file on the municipality's server names this
+                // app). webpageURL keeps the fragment; the core reads the code from it.
                 .onContinueUserActivity(NSUserActivityTypeBrowsingWeb) { activity in
                     if let url = activity.webpageURL { AppDelegate.started.model?.openLink(url) }
                 }

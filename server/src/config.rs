@@ -45,6 +45,10 @@ pub struct ServerConfig {
     /// Failed code look-ups a minute, over all clients, above which the server logs an alarm
     /// and backs off (see `guessing.rs`). Default 30.
     pub guess_alarm_per_minute: u32,
+    /// Days an ended or expired meeting is kept (with its seats and tickets: when it was held,
+    /// who was seated by role; no names) before every trace of it is deleted. Default 30;
+    /// 1..=3650.
+    pub closed_retention_days: u32,
     /// ICE servers copied into every ticket. Default empty.
     pub ice_servers: Vec<IceServer>,
     /// TURN relays; every ticket gets fresh time-limited credentials for them. Default none.
@@ -82,6 +86,7 @@ impl Default for ServerConfig {
             lookup_burst: 10,
             lookup_refill_secs: 2.0,
             guess_alarm_per_minute: crate::guessing::DEFAULT_ALARM_PER_MINUTE,
+            closed_retention_days: 30,
             ice_servers: Vec::new(),
             turn: None,
             room_idle_days: 90,
@@ -107,6 +112,7 @@ impl fmt::Debug for ServerConfig {
             .field("lookup_burst", &self.lookup_burst)
             .field("lookup_refill_secs", &self.lookup_refill_secs)
             .field("guess_alarm_per_minute", &self.guess_alarm_per_minute)
+            .field("closed_retention_days", &self.closed_retention_days)
             .field("ice_servers", &self.ice_servers)
             .field("turn", &self.turn)
             .field("room_idle_days", &self.room_idle_days)
@@ -165,6 +171,11 @@ impl ServerConfig {
         if self.keepalive_secs == 0 || self.keepalive_secs > 3_600 {
             return Err(ServerError::Config(
                 "keepalive_secs must be within 1..=3600".into(),
+            ));
+        }
+        if !(1..=3650).contains(&self.closed_retention_days) {
+            return Err(ServerError::Config(
+                "closed_retention_days must be within 1..=3650".into(),
             ));
         }
         if self.guess_alarm_per_minute == 0 {

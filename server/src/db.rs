@@ -777,6 +777,29 @@ impl Db {
         })
     }
 
+    /// Deletes every trace of meetings that ended or expired before `before`: the meeting
+    /// (its code with it), its seats, tickets and pairings. Returns how many meetings went.
+    pub(crate) fn purge_closed(&self, before: i64) -> Result<usize, DbError> {
+        self.with(|conn| {
+            let tx = conn.unchecked_transaction()?;
+            let closed = "SELECT meeting_id FROM meetings
+                          WHERE state != 'open' AND ended_at IS NOT NULL AND ended_at < ?1";
+            for table in ["seats", "tickets", "pairings"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE meeting_id IN ({closed})"),
+                    params![before],
+                )?;
+            }
+            let meetings = tx.execute(
+                "DELETE FROM meetings
+                 WHERE state != 'open' AND ended_at IS NOT NULL AND ended_at < ?1",
+                params![before],
+            )?;
+            tx.commit()?;
+            Ok(meetings)
+        })
+    }
+
     /// Deletes tickets that expired before `before`.
     pub(crate) fn purge_tickets(&self, before: i64) -> Result<usize, DbError> {
         self.with(|conn| {
@@ -859,5 +882,37 @@ mod tests {
         );
         db.close();
         assert!(matches!(db.list_open(0), Err(DbError::Closed)));
+    }
+
+    #[test]
+    fn closed_meetings_are_purged_after_the_retention_period_open_ones_never() {
+        let db = Db::open(":memory:").expect("open");
+        let ended = db.create_meeting(1_000, 10).expect("create");
+        let open = db.create_meeting(1_000, 10_000).expect("create");
+        for (i, m) in [&ended, &open].into_iter().enumerate() {
+            let th = sha256(format!("t_{i}").as_bytes());
+            db.insert_ticket(&th, &m.meeting_id, Role::Citizen, 1_000, 1_300)
+                .expect("ticket");
+            let seat = SeatRow {
+                participant_id: format!("p_{i}"),
+                meeting_id: m.meeting_id.clone(),
+                role: Role::Citizen,
+                secret_hash: sha256(b"s").to_vec(),
+            };
+            assert_eq!(db.take_seat(&th, &seat, 1_001).expect("take"), TakeSeat::Taken);
+        }
+        assert!(db.close_meeting(&ended.meeting_id, MeetingState::Ended, 1_100).expect("end"));
+        // Still inside the retention period: kept (what the support desk may ask about).
+        assert_eq!(db.purge_closed(1_100).expect("purge"), 0);
+        assert!(db.meeting(&ended.meeting_id).expect("q").is_some());
+        // After it: the meeting, its code, its seat and ticket are gone; the open one stays.
+        assert_eq!(db.purge_closed(1_101).expect("purge"), 1);
+        assert!(db.meeting(&ended.meeting_id).expect("q").is_none());
+        assert!(db.seat("p_0").expect("q").is_none());
+        assert!(db.ticket(&sha256(b"t_0")).expect("q").is_none());
+        assert_eq!(db.open_meeting_by_code(&ended.code, 1_200).expect("q"), None);
+        assert!(db.meeting(&open.meeting_id).expect("q").is_some());
+        assert!(db.seat("p_1").expect("q").is_some());
+        assert_eq!(db.purge_closed(i64::MAX).expect("purge"), 0, "open meetings are never purged");
     }
 }

@@ -70,6 +70,8 @@ pub(crate) struct AppState {
     pub(crate) default_ttl_minutes: u32,
     /// A standing room closes after this long without a call.
     pub(crate) room_idle_secs: i64,
+    /// An ended or expired meeting is deleted this long after it closed.
+    pub(crate) closed_retention_secs: i64,
     pub(crate) presence: PresenceBook,
     pub(crate) token_ttl_secs: u64,
     pub(crate) ice_servers: Vec<IceServer>,
@@ -174,6 +176,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/meetings/{meeting_id}/tickets", post(staff_ticket))
         .route("/api/v1/meetings/{meeting_id}/code", post(reissue_code))
+        .route("/api/v1/meetings/{meeting_id}/qr.svg", get(meeting_qr))
         .route("/api/v1/join", post(resolve))
         .route("/api/v1/rejoin", post(rejoin))
         .route("/api/v1/presence", post(presence))
@@ -390,6 +393,30 @@ async fn get_meeting(
     let now = state.clock.now_unix();
     let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
     Ok(Json(state.staff_view(&meeting, now)))
+}
+
+/// `GET /api/v1/meetings/{id}/qr.svg` (staff): the QR code of the meeting's join link
+/// `<public URL>/j/#<code>`. By meeting id, so that the code is in no URL (access logs).
+async fn meeting_qr(
+    State(state): State<Arc<AppState>>,
+    _staff: Staff,
+    Path(meeting_id): Path<String>,
+) -> Result<axum::response::Response, AppError> {
+    use axum::response::IntoResponse;
+    let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
+    if meeting.effective_state(state.clock.now_unix()) != MeetingState::Open {
+        return Err(AppError::Gone);
+    }
+    let svg = web::join_qr_svg(&state.base_url, &meeting.code)
+        .ok_or(AppError::Internal("a join link too long for a QR code"))?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    )
+        .into_response())
 }
 
 async fn end_meeting(

@@ -116,6 +116,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         clock: config.clock.clone(),
         default_ttl_minutes: config.meeting_ttl_minutes,
         room_idle_secs: i64::from(config.room_idle_days) * 86_400,
+        closed_retention_secs: i64::from(config.closed_retention_days) * 86_400,
         presence: presence::PresenceBook::new(Duration::from_secs(config.presence_hold_secs)),
         token_ttl_secs: config.token_ttl_secs,
         ice_servers: config.ice_servers.clone(),
@@ -181,6 +182,12 @@ async fn sweeper(state: Arc<AppState>) {
                 Ok(0) => {}
                 Ok(n) => tracing::debug!(tickets = n, "old tickets purged"),
                 Err(e) => tracing::error!(error = %e, "purging tickets failed"),
+            }
+            let before = state.clock.now_unix() - state.closed_retention_secs;
+            match state.db.purge_closed(before) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(meetings = n, "closed meetings deleted after the retention period"),
+                Err(e) => tracing::error!(error = %e, "purging closed meetings failed"),
             }
             state.limiter.prune();
             state.guesses.prune();

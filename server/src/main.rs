@@ -90,6 +90,10 @@ struct Args {
     /// every failure costs ten times as much (someone may be guessing codes).
     #[arg(long, default_value_t = 30)]
     guess_alarm_per_minute: u32,
+    /// Days an ended or expired meeting is kept before every trace of it (code, seats,
+    /// tickets) is deleted (1..=3650).
+    #[arg(long, default_value_t = 30)]
+    closed_retention_days: u32,
     /// STUN server URL for tickets, e.g. stun:stun.example.dk:3478 (repeatable).
     #[arg(long = "stun", value_name = "URL")]
     stun: Vec<String>,
@@ -245,6 +249,7 @@ async fn main() -> ExitCode {
         lookup_burst: args.lookup_burst,
         lookup_refill_secs: args.lookup_refill_secs,
         guess_alarm_per_minute: args.guess_alarm_per_minute,
+        closed_retention_days: args.closed_retention_days,
         ice_servers: args.stun.iter().map(|u| stun_server(u)).collect(),
         turn,
         room_idle_days: args.room_idle_days,

@@ -5,9 +5,13 @@
 //! (`docs/protocol.md`); the staff token is typed into the page and kept in the tab's
 //! `sessionStorage`, never in a URL.
 //!
-//! Also here: the citizen's join link `/j/<code>` (a phone with the app opens the app; without
-//! it, this friendly page explains the app and shows the code) and its QR code
-//! `/j/<code>/qr.svg`. Neither looks the code up: they tell nothing about whether it exists.
+//! Also here: the citizen's join link `/j/#<code>` (a phone with the app opens the app; without
+//! it, this friendly page explains the app and shows the code). The code is in the fragment,
+//! which browsers never send, so it lands in no server's or proxy's access log; the page's
+//! script (`join.js`) reads it. Links from before (`/j/<code>`) still get the same page, with
+//! the code written by the server. Neither looks the code up: they tell nothing about whether
+//! it exists. The QR code of a meeting's link is a staff request by meeting id
+//! (`GET /api/v1/meetings/{id}/qr.svg`, see `http.rs`), so the code is in no URL either.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -52,6 +56,11 @@ const ASSETS: &[Asset] = &[
         name: "i18n.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_str!("../web/i18n.js"),
+    },
+    Asset {
+        name: "join.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_str!("../web/join.js"),
     },
     Asset {
         name: "status.js",
@@ -135,9 +144,40 @@ where
         .route("/staff", get(|| async { Redirect::permanent("staff/") }))
         .route("/staff/", get(index))
         .route("/staff/{file}", get(asset))
+        // Relative, so that `/j#<code>` keeps its fragment (browsers carry it over).
+        .route("/j", get(|| async { Redirect::permanent("j/") }))
+        .route("/j/", get(join_link_page))
         .route("/j/{code}", get(join_page))
-        .route("/j/{code}/qr.svg", get(join_qr))
         .with_state(headers)
+}
+
+/// The page behind a join link `/j/#<code>`: the same words as [`join_page`], the code filled
+/// in by `join.js` from the fragment (the server never sees it).
+async fn join_link_page(State(headers): State<Arc<PageHeaders>>) -> Response {
+    let code = r#"<span data-code></span>"#;
+    let body = format!(
+        "<div id=\"join-ok\" hidden>\n{}\n</div>\n<div id=\"join-bad\" hidden>\n{}\n</div>\n\
+         <noscript>{}</noscript>\n<script type=\"module\" src=\"../staff/join.js\"></script>",
+        JOIN_PAGE
+            .replace(r#"aria-label="Koden er {CODE}""#, r#"data-code-label="Koden er""#)
+            .replace("{CODE}", code),
+        JOIN_PAGE_BAD_CODE,
+        JOIN_PAGE_NO_SCRIPT
+    );
+    headers.respond_with(join_page_html(&body), "text/html; charset=utf-8")
+}
+
+/// The QR code (SVG, error correction M) of a meeting's absolute join link.
+pub(crate) fn join_qr_svg(base_url: &str, digits: &str) -> Option<String> {
+    let link = format!("{base_url}/j/#{digits}");
+    let qr =
+        qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M).ok()?;
+    Some(
+        qr.render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(160, 160)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// The page behind a join link, for a phone without the app. Danish first, English below.
@@ -147,23 +187,6 @@ async fn join_page(State(headers): State<Arc<PageHeaders>>, Path(code): Path<Str
         Err(_) => join_page_html(JOIN_PAGE_BAD_CODE),
     };
     headers.respond_with(body, "text/html; charset=utf-8")
-}
-
-/// A QR code of the absolute join link (what the caseworker can show or print).
-async fn join_qr(
-    State(headers): State<Arc<PageHeaders>>,
-    Path(code): Path<String>,
-) -> Result<Response, AppError> {
-    let code = JoinCode::parse(&code).map_err(|_| AppError::NotFound)?;
-    let link = format!("{}/j/{}", headers.base_url, code.digits());
-    let qr = qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|_| AppError::NotFound)?;
-    let svg = qr
-        .render::<qrcode::render::svg::Color<'_>>()
-        .min_dimensions(160, 160)
-        .quiet_zone(true)
-        .build();
-    Ok(headers.respond_with(svg, "image/svg+xml"))
 }
 
 /// The join-link page around `body` (Danish first, English in a section below).
@@ -202,6 +225,10 @@ const JOIN_PAGE: &str = r#"<h1>Du er inviteret til et videomøde</h1>
 <h2>You are invited to a video meeting</h2>
 <p>Open the <strong>Samtale</strong> app on your phone (get it from the App Store or Google Play), tap <strong>Join</strong> and type the code <strong>{CODE}</strong>. Your contact person is waiting for you.</p>
 </section>"#;
+
+const JOIN_PAGE_NO_SCRIPT: &str = r#"<h1>Du er inviteret til et videomøde</h1>
+<p>Åbn appen <strong>Samtale</strong> på din telefon, tryk på <strong>Deltag</strong> og skriv koden fra beskeden, du har fået.</p>
+<p lang="en">Open the <strong>Samtale</strong> app, tap <strong>Join</strong> and type the code from your message.</p>"#;
 
 const JOIN_PAGE_BAD_CODE: &str = r#"<h1>Linket ser forkert ud</h1>
 <p>Koden i linket er ikke en gyldig mødekode. Tjek beskeden fra din kontaktperson, eller ring til din kontaktperson.</p>

@@ -544,10 +544,43 @@ async fn serves_the_caseworker_page() {
         "/staff/nope.js",
         "/staff/../api/v1/meetings",
         "/staff/app.js/x",
+        // The QR code is no longer asked for by code (the code would be in access logs).
+        "/j/4821937750/qr.svg",
     ] {
         let resp = http.get(format!("{base}{missing}")).send().await.unwrap();
         assert_ne!(resp.status(), 200, "{missing}");
     }
+
+    // The join link `/j/#<code>`: one page for every code (the server never sees it), its
+    // script from the page's own files, no inline script; `/j` keeps the fragment.
+    let resp = http.get(format!("{base}/j/")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let html = resp.text().await.unwrap();
+    assert!(html.contains(r#"<script type="module" src="../staff/join.js">"#), "{html}");
+    assert_eq!(html.matches("<script").count(), 1);
+    assert!(html.contains("data-code") && html.contains("Linket ser forkert ud"));
+    let resp = http.get(format!("{base}/staff/join.js")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = http.get(format!("{base}/j")).send().await.unwrap();
+    assert_eq!(resp.status(), 308);
+    assert_eq!(resp.headers()["location"], "j/");
+
+    // The QR code by meeting id (staff): the link inside has the code in its fragment.
+    let staff = Staff::new(&server);
+    let m = staff.meeting().await;
+    let qr = |id: String, token: &'static str| {
+        http.get(format!("{base}/api/v1/meetings/{id}/qr.svg"))
+            .bearer_auth(token)
+            .send()
+    };
+    let resp = qr(m.meeting_id.clone(), STAFF_TOKEN).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/svg+xml");
+    assert!(resp.text().await.unwrap().starts_with("<?xml"));
+    assert_eq!(qr(m.meeting_id.clone(), "wrong-token-0123456789").await.unwrap().status(), 401);
+    assert_eq!(qr("m_nope".into(), STAFF_TOKEN).await.unwrap().status(), 404);
+    assert_eq!(staff.end(&m.meeting_id).await.status(), 200);
+    assert_eq!(qr(m.meeting_id.clone(), STAFF_TOKEN).await.unwrap().status(), 410);
     server.shutdown().await;
 }
 

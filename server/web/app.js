@@ -198,13 +198,31 @@ function setCurrentMeeting(meeting) {
   els.expires.textContent = t('meetings.valid', { time: formatTime(meeting.code_expires_at || meeting.expires_at) });
   showMeetingStatus(meeting);
   // The join link: on a phone with the app it opens the app; without it, a page that explains
-  // the app and shows the code (served by the server at /j/<code>).
-  const link = new URL(`../j/${encodeURIComponent(meeting.code)}`, window.location.href).href;
+  // the app and shows the code. The code is in the fragment (/j/#<code>), which browsers never
+  // send: no server or proxy writes it into an access log.
+  const link = new URL(`../j/#${encodeURIComponent(meeting.code)}`, window.location.href).href;
   els.link.href = link;
   els.link.textContent = link;
-  els.qr.src = `../j/${encodeURIComponent(meeting.code)}/qr.svg`;
+  els.qr.removeAttribute('src');
   els.qr.alt = t('meetings.qr');
+  showQr(meeting);
   updateButtons();
+}
+
+/** The QR code of the join link, asked for by meeting id (the code is in no URL). */
+async function showQr(meeting) {
+  const url = new URL(`../api/v1/meetings/${encodeURIComponent(meeting.meeting_id)}/qr.svg`, window.location.href);
+  let svg;
+  try {
+    const resp = await fetch(url, { headers: { Authorization: `Bearer ${token()}` }, cache: 'no-store', credentials: 'omit' });
+    if (!resp.ok) return; // the link is still there to copy
+    svg = await resp.text();
+  } catch {
+    return;
+  }
+  if (currentMeeting && currentMeeting.meeting_id === meeting.meeting_id && currentMeeting.code === meeting.code) {
+    els.qr.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+  }
 }
 
 /** What changes while a meeting is shown: its note, the citizen's app, the owner. */

@@ -2,7 +2,8 @@
 // against a real samtale-server and a real citizen core (samtale-sim join):
 //
 //   sign in through the form (Danish by default, English available) -> create a meeting ->
-//   read the code, the join link and its QR code off the page -> the friendly /j/<code> page ->
+//   read the code, the join link and its QR code off the page -> the friendly /j/#<code> page
+//   (the code in the fragment: no request of the whole test carries it in its URL) ->
 //   join the call -> the sim joins with the code -> both decode each other's media -> the page
 //   shows the citizen as present and the connection in words -> accessibility check (axe-core,
 //   WCAG 2.2 A/AA) -> mute on the page is heard by the sim (its received audio goes silent, and
@@ -52,6 +53,9 @@ async function main() {
   const context = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
   const page = await context.newPage();
   const consoleLog = watchConsole(page);
+  // Every URL the browser asks for: a join code must be in none (access logs).
+  const requested = [];
+  context.on('request', (r) => requested.push(r.url()));
   let sim = null;
   try {
     // Sign in; Danish by default, English on request, and back.
@@ -70,7 +74,7 @@ async function main() {
     const meeting = await createMeeting(page);
     check(/^\d{3} \d{3} \d{4}$/.test(meeting.display.trim()), `the code is shown grouped (${meeting.display})`);
     const link = await page.getAttribute('#meeting-link', 'href');
-    check(link && link.endsWith(`/j/${meeting.code}`), `the join link points at /j/<code> (${link})`);
+    check(link && link.endsWith(`/j/#${meeting.code}`), `the join link carries the code in its fragment: /j/#<code> (${link})`);
     const qrWidth = await waitFor('the QR code image loads', () =>
       page.$eval('#meeting-qr', (img) => img.complete && img.naturalWidth),
     );
@@ -78,11 +82,35 @@ async function main() {
     await page.click('#copy-link');
     const copied = await page.evaluate(() => navigator.clipboard.readText());
     check(copied === link, 'copy puts the join link on the clipboard');
-    const joinPage = await context.request.get(link);
-    const joinHtml = await joinPage.text();
-    check(joinPage.status() === 200 && joinHtml.includes(meeting.display.trim()), 'the join-link page shows the code');
+    // The link in a browser (a phone without the app): the page shows the code, grouped, and
+    // the server never saw it.
+    const citizenPage = await context.newPage();
+    const citizenConsole = watchConsole(citizenPage);
+    const joinResp = await citizenPage.goto(link);
+    check(joinResp.status() === 200, 'the join-link page loads');
+    const shown = await waitFor('the code on the join-link page', () =>
+      citizenPage.$eval('#join-ok', (el) => (!el.hidden ? el.querySelector('.code').textContent : null)),
+    );
+    check(shown === meeting.display.trim(), `the join-link page shows the code, grouped (${shown})`);
+    const label = await citizenPage.getAttribute('#join-ok .code', 'aria-label');
+    check(label === `Koden er ${meeting.display.trim()}`, `a screen reader hears the code (${label})`);
+    report.a11y_join_page = await accessibilityViolations(citizenPage);
+    check(report.a11y_join_page.length === 0, `no serious WCAG violations on the join-link page ${JSON.stringify(report.a11y_join_page)}`);
+    await citizenPage.screenshot({ path: join(out, 'join-link-page.png'), fullPage: true });
+    for (const wrong of [`${server.url}/j/#123`, `${server.url}/j/#${meeting.code.slice(0, 9)}${(Number(meeting.code[9]) + 1) % 10}`]) {
+      await citizenPage.goto(wrong);
+      const bad = await waitFor('the wrong-link text', () =>
+        citizenPage.$eval('#join-bad', (el) => (!el.hidden ? el.textContent : null)),
+      );
+      check(bad.includes('Linket ser forkert ud'), `a wrong join link gets a friendly explanation (${wrong.split('#')[1]})`);
+    }
+    check(citizenConsole.errors.length === 0, `no console errors on the join-link page (${citizenConsole.errors.join(' | ')})`);
+    await citizenPage.close();
+    // Links sent before the fragment form still work.
+    const oldPage = await (await context.request.get(`${server.url}/j/${meeting.code}`)).text();
+    check(oldPage.includes(meeting.display.trim()), 'an older /j/<code> link still shows the code');
     const badPage = await (await context.request.get(`${server.url}/j/123`)).text();
-    check(badPage.includes('Linket ser forkert ud'), 'a wrong join link gets a friendly explanation');
+    check(badPage.includes('Linket ser forkert ud'), 'a wrong older link gets a friendly explanation');
 
     // Join from the page, then the citizen core joins with the code read off the page.
     await joinCall(page);
@@ -209,6 +237,10 @@ async function main() {
     check(ended && ended.reason === 'MeetingEnded', `the sim's call ended with reason MeetingEnded (${ended && ended.reason})`);
     check(sim.exitCode === 0, `the sim exited cleanly (${sim.exitCode})`);
     await waitFor('the page leaves the call', async () => page.$eval('#call', (s) => s.hidden));
+    // No URL the browser asked for carried the code: not the join link, not the QR code, not
+    // an API call (a fragment is never sent, so `requested` holds none).
+    const leaking = requested.filter((u) => u.split('#')[0].includes(meeting.code));
+    check(requested.length > 10 && leaking.length === 0, `no request URL carries the code (${requested.length} requests; ${leaking.join(' ')})`);
   } catch (e) {
     failures.push(`error: ${e.message}`);
     console.log(`staff-page: FAIL ${e.message}`);

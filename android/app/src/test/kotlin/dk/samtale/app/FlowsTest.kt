@@ -51,8 +51,9 @@ class FlowsTest {
         val code = validCode(probe.get())
         probe.pause().stop().destroy()
         Calls.reset()
-        // An App Link to the brand's server opens the app with the code filled in.
-        val link = Intent(Intent.ACTION_VIEW, Uri.parse("https://samtale.eksempel-kommune.dk/j/$code"))
+        // An App Link to the brand's server opens the app with the code filled in (the code in
+        // the fragment, which no server sees).
+        val link = Intent(Intent.ACTION_VIEW, Uri.parse("https://samtale.eksempel-kommune.dk/j/#$code"))
         val controller = Robolectric.buildActivity(MainActivity::class.java, link).setup()
         val a = controller.get()
         until("the code from the link") { a.calls.screen.code?.digits == 10u }
@@ -65,7 +66,11 @@ class FlowsTest {
         until("the code from the app's scheme") { a.calls.screen.code?.digits == 10u }
         // The manifest routes both kinds of link to the activity.
         val pm = a.packageManager
-        for (uri in listOf("https://samtale.eksempel-kommune.dk/j/$code", "dk.eksempel.samtale://j/$code")) {
+        for (uri in listOf(
+            "https://samtale.eksempel-kommune.dk/j/#$code",
+            "https://samtale.eksempel-kommune.dk/j/$code", // links sent before the fragment form
+            "dk.eksempel.samtale://j/$code",
+        )) {
             val found = pm.queryIntentActivities(Intent(Intent.ACTION_VIEW, Uri.parse(uri)).addCategory(Intent.CATEGORY_BROWSABLE), 0)
             assertTrue("$uri opens the app", found.any { it.activityInfo.name == MainActivity::class.java.name })
         }
