@@ -899,9 +899,15 @@ mod tests {
                 role: Role::Citizen,
                 secret_hash: sha256(b"s").to_vec(),
             };
-            assert_eq!(db.take_seat(&th, &seat, 1_001).expect("take"), TakeSeat::Taken);
+            assert_eq!(
+                db.take_seat(&th, &seat, 1_001).expect("take"),
+                TakeSeat::Taken
+            );
         }
-        assert!(db.close_meeting(&ended.meeting_id, MeetingState::Ended, 1_100).expect("end"));
+        assert!(
+            db.close_meeting(&ended.meeting_id, MeetingState::Ended, 1_100)
+                .expect("end")
+        );
         // Still inside the retention period: kept (what the support desk may ask about).
         assert_eq!(db.purge_closed(1_100).expect("purge"), 0);
         assert!(db.meeting(&ended.meeting_id).expect("q").is_some());
@@ -910,9 +916,16 @@ mod tests {
         assert!(db.meeting(&ended.meeting_id).expect("q").is_none());
         assert!(db.seat("p_0").expect("q").is_none());
         assert!(db.ticket(&sha256(b"t_0")).expect("q").is_none());
-        assert_eq!(db.open_meeting_by_code(&ended.code, 1_200).expect("q"), None);
+        assert_eq!(
+            db.open_meeting_by_code(&ended.code, 1_200).expect("q"),
+            None
+        );
         assert!(db.meeting(&open.meeting_id).expect("q").is_some());
         assert!(db.seat("p_1").expect("q").is_some());
-        assert_eq!(db.purge_closed(i64::MAX).expect("purge"), 0, "open meetings are never purged");
+        assert_eq!(
+            db.purge_closed(i64::MAX).expect("purge"),
+            0,
+            "open meetings are never purged"
+        );
     }
 }

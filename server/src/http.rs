@@ -181,10 +181,7 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/rejoin", post(rejoin))
         .route("/api/v1/presence", post(presence))
         .route("/api/v1/signal", get(signalling::ws_handler))
-        .merge(web::routes(web::PageHeaders::new(
-            &state.signalling_url,
-            &state.base_url,
-        )))
+        .merge(web::routes(web::PageHeaders::new(&state.signalling_url)))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::map_response(

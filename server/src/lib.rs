@@ -186,7 +186,10 @@ async fn sweeper(state: Arc<AppState>) {
             let before = state.clock.now_unix() - state.closed_retention_secs;
             match state.db.purge_closed(before) {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(meetings = n, "closed meetings deleted after the retention period"),
+                Ok(n) => tracing::info!(
+                    meetings = n,
+                    "closed meetings deleted after the retention period"
+                ),
                 Err(e) => tracing::error!(error = %e, "purging closed meetings failed"),
             }
             state.limiter.prune();

@@ -78,14 +78,12 @@ const ASSETS: &[Asset] = &[
 #[derive(Debug, Clone)]
 pub(crate) struct PageHeaders {
     csp: HeaderValue,
-    /// Base URL clients see, for absolute join links in QR codes.
-    base_url: String,
 }
 
 impl PageHeaders {
     /// Headers for a server whose tickets carry `signalling_url`: the page may open a WebSocket
     /// to that origin and fetch from its own, and load nothing from anywhere else.
-    pub(crate) fn new(signalling_url: &str, base_url: &str) -> Self {
+    pub(crate) fn new(signalling_url: &str) -> Self {
         let ws_origin = url::Url::parse(signalling_url)
             .ok()
             .map(|u| u.origin().ascii_serialization())
@@ -103,10 +101,7 @@ impl PageHeaders {
         );
         let csp = HeaderValue::from_str(&csp)
             .unwrap_or_else(|_| HeaderValue::from_static("default-src 'self'"));
-        Self {
-            csp,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        }
+        Self { csp }
     }
 
     fn respond(&self, asset: &Asset) -> Response {
@@ -151,15 +146,21 @@ where
         .with_state(headers)
 }
 
+/// How the join-link page loads its script (from the page's own files: no inline script).
+const JOIN_LINK_SCRIPT: &str = r#"<script type="module" src="../staff/join.js"></script>"#;
+
 /// The page behind a join link `/j/#<code>`: the same words as [`join_page`], the code filled
 /// in by `join.js` from the fragment (the server never sees it).
 async fn join_link_page(State(headers): State<Arc<PageHeaders>>) -> Response {
     let code = r#"<span data-code></span>"#;
     let body = format!(
         "<div id=\"join-ok\" hidden>\n{}\n</div>\n<div id=\"join-bad\" hidden>\n{}\n</div>\n\
-         <noscript>{}</noscript>\n<script type=\"module\" src=\"../staff/join.js\"></script>",
+         <noscript>{}</noscript>\n{JOIN_LINK_SCRIPT}",
         JOIN_PAGE
-            .replace(r#"aria-label="Koden er {CODE}""#, r#"data-code-label="Koden er""#)
+            .replace(
+                r#"aria-label="Koden er {CODE}""#,
+                r#"data-code-label="Koden er""#
+            )
             .replace("{CODE}", code),
         JOIN_PAGE_BAD_CODE,
         JOIN_PAGE_NO_SCRIPT
@@ -169,7 +170,7 @@ async fn join_link_page(State(headers): State<Arc<PageHeaders>>) -> Response {
 
 /// The QR code (SVG, error correction M) of a meeting's absolute join link.
 pub(crate) fn join_qr_svg(base_url: &str, digits: &str) -> Option<String> {
-    let link = format!("{base_url}/j/#{digits}");
+    let link = format!("{}/j/#{digits}", base_url.trim_end_matches('/'));
     let qr =
         qrcode::QrCode::with_error_correction_level(link.as_bytes(), qrcode::EcLevel::M).ok()?;
     Some(
@@ -261,14 +262,11 @@ mod tests {
 
     #[test]
     fn csp_allows_the_signalling_origin_only() {
-        let h = PageHeaders::new(
-            "wss://samtale.example.dk:8443/kommune/api/v1/signal",
-            "https://samtale.example.dk:8443/kommune",
-        );
+        let h = PageHeaders::new("wss://samtale.example.dk:8443/kommune/api/v1/signal");
         let csp = h.csp.to_str().unwrap_or_default().to_owned();
         assert!(csp.contains("connect-src 'self' wss://samtale.example.dk:8443;"));
         assert!(csp.contains("script-src 'self';"));
-        let h = PageHeaders::new("not a url", "");
+        let h = PageHeaders::new("not a url");
         let csp = h.csp.to_str().unwrap_or_default().to_owned();
         assert!(csp.contains("connect-src 'self';"));
     }
@@ -276,7 +274,9 @@ mod tests {
     #[test]
     fn every_asset_is_linked_from_the_page_or_a_module() {
         for asset in ASSETS {
+            // join.js belongs to the join-link page (`join_link_page`), not the staff page.
             let linked = INDEX.body.contains(asset.name)
+                || (asset.name == "join.js" && JOIN_LINK_SCRIPT.contains(asset.name))
                 || ASSETS
                     .iter()
                     .any(|a| a.body.contains(&format!("./{}", asset.name)));

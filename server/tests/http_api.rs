@@ -556,10 +556,17 @@ async fn serves_the_caseworker_page() {
     let resp = http.get(format!("{base}/j/")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let html = resp.text().await.unwrap();
-    assert!(html.contains(r#"<script type="module" src="../staff/join.js">"#), "{html}");
+    assert!(
+        html.contains(r#"<script type="module" src="../staff/join.js">"#),
+        "{html}"
+    );
     assert_eq!(html.matches("<script").count(), 1);
     assert!(html.contains("data-code") && html.contains("Linket ser forkert ud"));
-    let resp = http.get(format!("{base}/staff/join.js")).send().await.unwrap();
+    let resp = http
+        .get(format!("{base}/staff/join.js"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let resp = http.get(format!("{base}/j")).send().await.unwrap();
     assert_eq!(resp.status(), 308);
@@ -577,10 +584,25 @@ async fn serves_the_caseworker_page() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/svg+xml");
     assert!(resp.text().await.unwrap().starts_with("<?xml"));
-    assert_eq!(qr(m.meeting_id.clone(), "wrong-token-0123456789").await.unwrap().status(), 401);
-    assert_eq!(qr("m_nope".into(), STAFF_TOKEN).await.unwrap().status(), 404);
+    assert_eq!(
+        qr(m.meeting_id.clone(), "wrong-token-0123456789")
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        qr("m_nope".into(), STAFF_TOKEN).await.unwrap().status(),
+        404
+    );
     assert_eq!(staff.end(&m.meeting_id).await.status(), 200);
-    assert_eq!(qr(m.meeting_id.clone(), STAFF_TOKEN).await.unwrap().status(), 410);
+    assert_eq!(
+        qr(m.meeting_id.clone(), STAFF_TOKEN)
+            .await
+            .unwrap()
+            .status(),
+        410
+    );
     server.shutdown().await;
 }
 
