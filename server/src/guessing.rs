@@ -130,22 +130,37 @@ impl GuessGuard {
         }
     }
 
-    /// Whether `ip` may look something up now; `Err(secs)` to wait.
+    /// Whether `ip` may look a code up now; `Err(secs)` to wait. A look-up let through holds
+    /// one token of its host and of its prefix until it is settled by [`Self::found`] (given
+    /// back) or [`Self::failed`] (kept, plus the back-off): taken here, at once, so that
+    /// look-ups running at the same time cannot all pass on the same last token.
     pub(crate) fn admit(&self, ip: IpAddr) -> Result<(), u64> {
         self.admit_at(ip, Instant::now())
     }
 
     fn admit_at(&self, ip: IpAddr, now: Instant) -> Result<(), u64> {
-        let verdict = match (self.hosts.peek_at(ip, now), self.prefixes.peek_at(ip, now)) {
-            (Ok(()), Ok(())) => return Ok(()),
-            (Err(a), Err(b)) => a.max(b),
-            (Err(a), Ok(())) | (Ok(()), Err(a)) => a,
+        let verdict = match self.hosts.check_at(ip, now) {
+            Err(wait) => Err(wait),
+            Ok(()) => self.prefixes.check_at(ip, now).inspect_err(|_| {
+                self.hosts.refund_at(ip, 1.0, now);
+            }),
         };
-        self.refused.fetch_add(1, Ordering::Relaxed);
-        Err(verdict)
+        if verdict.is_err() {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        verdict
     }
 
-    /// A look-up by `ip` found nothing.
+    /// An admitted look-up by `ip` found its meeting (or failed for a reason that is no guess,
+    /// a database error): its tokens go back.
+    pub(crate) fn found(&self, ip: IpAddr) {
+        let now = Instant::now();
+        self.hosts.refund_at(ip, 1.0, now);
+        self.prefixes.refund_at(ip, 1.0, now);
+    }
+
+    /// An admitted look-up by `ip` found nothing: it keeps the token it holds, and while the
+    /// alarm is on pays the back-off on top.
     pub(crate) fn failed(&self, ip: IpAddr) {
         self.failed_at(ip, Instant::now());
     }
@@ -177,9 +192,11 @@ impl GuessGuard {
             }
             w.alarm_on
         };
-        let cost = if alarm_on { BACK_OFF_COST } else { 1.0 };
-        self.hosts.charge_at(ip, cost, now);
-        self.prefixes.charge_at(ip, cost, now);
+        if alarm_on {
+            // The admitted look-up already paid one token.
+            self.hosts.charge_at(ip, BACK_OFF_COST - 1.0, now);
+            self.prefixes.charge_at(ip, BACK_OFF_COST - 1.0, now);
+        }
     }
 
     /// A keyed hash of the client's prefix (IPv4 /24, IPv6 /48) for log lines: lines about one
@@ -264,7 +281,9 @@ mod tests {
         // A botnet: one failure each from many networks, 40 in ten seconds.
         for i in 0..40u32 {
             let host = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + (i << 8)));
-            g.failed_at(host, t0 + Duration::from_millis(250 * u64::from(i)));
+            let at = t0 + Duration::from_millis(250 * u64::from(i));
+            assert_eq!(g.admit_at(host, at), Ok(()));
+            g.failed_at(host, at);
         }
         let s = g.stats();
         assert!(s.alarm_on, "{s:?}");
@@ -280,6 +299,33 @@ mod tests {
         let mut w = g.window.lock().expect("lock");
         w.roll(t2);
         assert!(w.last_minute(t2) < 30);
+    }
+
+    #[test]
+    fn look_ups_in_flight_hold_a_token_and_found_ones_give_it_back() {
+        let g = GuessGuard::new(1_000);
+        let t0 = Instant::now();
+        let a = ip("198.51.100.9");
+        // Five look-ups at once: all five tokens are taken before any is settled.
+        for _ in 0..FAILURE_BURST {
+            assert_eq!(g.admit_at(a, t0), Ok(()));
+        }
+        assert!(g.admit_at(a, t0).is_err(), "a sixth at the same time is refused");
+        // They all found their meetings: the tokens come back.
+        for _ in 0..FAILURE_BURST {
+            g.found(a);
+        }
+        assert_eq!(g.admit_at(a, Instant::now()), Ok(()));
+        // Refused by the prefix: the host's token is given back.
+        let g = GuessGuard::new(1_000);
+        for i in 0..PREFIX_FAILURE_BURST {
+            let host = ip(&format!("2001:db8:9:{i:x}::1"));
+            assert_eq!(g.admit_at(host, t0), Ok(()));
+            g.failed_at(host, t0);
+        }
+        let late = ip("2001:db8:9:ff::1");
+        assert!(g.admit_at(late, t0).is_err());
+        assert!(g.hosts.peek_at(late, t0).is_ok());
     }
 
     #[test]

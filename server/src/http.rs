@@ -401,7 +401,9 @@ async fn meeting_qr(
 ) -> Result<axum::response::Response, AppError> {
     use axum::response::IntoResponse;
     let meeting = state.db.meeting(&meeting_id)?.ok_or(AppError::NotFound)?;
-    if meeting.effective_state(state.clock.now_unix()) != MeetingState::Open {
+    let now = state.clock.now_unix();
+    // A closed meeting, or a room whose code no longer pairs (it needs a new code first).
+    if meeting.effective_state(now) != MeetingState::Open || meeting.code_expires_at <= now {
         return Err(AppError::Gone);
     }
     let svg = web::join_qr_svg(&state.base_url, &meeting.code)
@@ -458,8 +460,12 @@ async fn resolve(
     body: Bytes,
 ) -> Result<Json<Ticket>, AppError> {
     // Every look-up costs a token, before anything about it is examined; a client that has
-    // failed too often (a guesser) is refused before its look-up is made.
+    // failed too often (a guesser) is refused before its code is looked up.
     charge_look_up(&state, peer)?;
+    let request: ResolveRequest = json_object(&body).ok_or(AppError::BadRequest(
+        "the body must be a JSON object like {\"code\": \"...\"}",
+    ))?;
+    let code = JoinCode::parse(&request.code)?;
     state.guesses.admit(peer).map_err(|retry_after_secs| {
         if let Some(left_out) = RATE_LIMITED_LOG.allow() {
             tracing::warn!(
@@ -471,19 +477,15 @@ async fn resolve(
         }
         AppError::RateLimited { retry_after_secs }
     })?;
-    let request: ResolveRequest = json_object(&body).ok_or(AppError::BadRequest(
-        "the body must be a JSON object like {\"code\": \"...\"}",
-    ))?;
-    let code = JoinCode::parse(&request.code)?;
     let now = state.clock.now_unix();
-    let meeting_id = state
-        .db
-        .open_meeting_by_code(code.digits(), now)?
-        .ok_or_else(|| {
-            tracing::debug!("code look-up: no open meeting");
-            state.guesses.failed(peer);
-            AppError::CodeUnavailable
-        })?;
+    let found = state.db.open_meeting_by_code(code.digits(), now);
+    if matches!(found, Ok(None)) {
+        tracing::debug!("code look-up: no open meeting");
+        state.guesses.failed(peer);
+    } else {
+        state.guesses.found(peer);
+    }
+    let meeting_id = found?.ok_or(AppError::CodeUnavailable)?;
     let mut ticket = state.issue_ticket(&meeting_id, Role::Citizen)?;
     let pairing = ids::join_token();
     state

@@ -69,7 +69,7 @@ impl RateLimiter {
         self.check_at(addr, Instant::now())
     }
 
-    fn check_at(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
+    pub(crate) fn check_at(&self, addr: IpAddr, now: Instant) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = self.bucket(&mut buckets, addr, now);
         if bucket.tokens >= 1.0 {
@@ -89,6 +89,15 @@ impl RateLimiter {
         let burst = self.burst;
         let bucket = self.bucket(&mut buckets, addr, now);
         bucket.tokens = (bucket.tokens - cost).max(-burst);
+    }
+
+    /// Gives `amount` tokens back to `addr` (a look-up that turned out not to count), up to the
+    /// burst.
+    pub(crate) fn refund_at(&self, addr: IpAddr, amount: f64, now: Instant) {
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let burst = self.burst;
+        let bucket = self.bucket(&mut buckets, addr, now);
+        bucket.tokens = (bucket.tokens + amount).min(burst);
     }
 
     /// The bucket of `addr`, refilled up to `now` (created full, evicting if needed).

@@ -150,12 +150,13 @@ where
 const JOIN_LINK_SCRIPT: &str = r#"<script type="module" src="../staff/join.js"></script>"#;
 
 /// The page behind a join link `/j/#<code>`: the same words as [`join_page`], the code filled
-/// in by `join.js` from the fragment (the server never sees it).
+/// in by `join.js` from the fragment (the server never sees it). Until the script has run (or
+/// if it never does) the page says to type the code from the message.
 async fn join_link_page(State(headers): State<Arc<PageHeaders>>) -> Response {
     let code = r#"<span data-code></span>"#;
     let body = format!(
         "<div id=\"join-ok\" hidden>\n{}\n</div>\n<div id=\"join-bad\" hidden>\n{}\n</div>\n\
-         <noscript>{}</noscript>\n{JOIN_LINK_SCRIPT}",
+         <div id=\"join-fallback\">\n{}\n</div>\n{JOIN_LINK_SCRIPT}",
         JOIN_PAGE
             .replace(
                 r#"aria-label="Koden er {CODE}""#,
@@ -163,7 +164,7 @@ async fn join_link_page(State(headers): State<Arc<PageHeaders>>) -> Response {
             )
             .replace("{CODE}", code),
         JOIN_PAGE_BAD_CODE,
-        JOIN_PAGE_NO_SCRIPT
+        JOIN_PAGE_FALLBACK
     );
     headers.respond_with(join_page_html(&body), "text/html; charset=utf-8")
 }
@@ -227,7 +228,7 @@ const JOIN_PAGE: &str = r#"<h1>Du er inviteret til et videomøde</h1>
 <p>Open the <strong>Samtale</strong> app on your phone (get it from the App Store or Google Play), tap <strong>Join</strong> and type the code <strong>{CODE}</strong>. Your contact person is waiting for you.</p>
 </section>"#;
 
-const JOIN_PAGE_NO_SCRIPT: &str = r#"<h1>Du er inviteret til et videomøde</h1>
+const JOIN_PAGE_FALLBACK: &str = r#"<h1>Du er inviteret til et videomøde</h1>
 <p>Åbn appen <strong>Samtale</strong> på din telefon, tryk på <strong>Deltag</strong> og skriv koden fra beskeden, du har fået.</p>
 <p lang="en">Open the <strong>Samtale</strong> app, tap <strong>Join</strong> and type the code from your message.</p>"#;
 

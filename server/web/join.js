@@ -28,6 +28,7 @@ function show() {
   const digits = codeFromFragment(window.location.hash);
   const ok = document.getElementById('join-ok');
   const bad = document.getElementById('join-bad');
+  document.getElementById('join-fallback').hidden = true;
   if (!digits) {
     ok.hidden = true;
     bad.hidden = false;

@@ -2,6 +2,7 @@
 //! WebRTC, decoded by the other, measured against what was sent.
 
 use samtale_core::devices::{DeviceOptions, Devices};
+use samtale_core::media::testsrc::{MARK_GUARD_MS, MARK_MS};
 use samtale_core::{Call, CallState, InboundFilter, MediaStats};
 use samtale_e2e::{STAFF_TOKEN, TestServer};
 use std::sync::{Arc, Mutex};
@@ -23,9 +24,15 @@ async fn eventually<T>(limit: Duration, what: &str, mut f: impl FnMut() -> Optio
 }
 
 /// Normalised cross-correlation of `a` against `b` shifted by `lag` samples, over `len`.
-fn correlation(a: &[i16], b: &[i16], lag: usize, len: usize) -> f64 {
+/// Normalised correlation of `a[..len]` with `b[lag..lag + len]`, leaving out the samples where
+/// `keep(i)` is false (the timing marks: loud, and what the latency was measured with, so they
+/// would line up whatever happened to the speech).
+fn correlation(a: &[i16], b: &[i16], lag: usize, len: usize, keep: impl Fn(usize) -> bool) -> f64 {
     let (mut ab, mut aa, mut bb) = (0.0f64, 0.0f64, 0.0f64);
     for i in 0..len {
+        if !keep(i) {
+            continue;
+        }
         let (x, y) = (f64::from(a[i]), f64::from(b[i + lag]));
         ab += x * y;
         aa += x * x;
@@ -35,6 +42,35 @@ fn correlation(a: &[i16], b: &[i16], lag: usize, len: usize) -> f64 {
         return 0.0;
     }
     ab / (aa.sqrt() * bb.sqrt())
+}
+
+/// The best correlation of `sent[start..start + window]` with `played` at lags within ±100 ms
+/// of `center` (coarse every 4 samples, then fine), marks left out: (correlation, lag - center).
+fn best_match(
+    sent: &[i16],
+    played: &[i16],
+    start: usize,
+    window: usize,
+    center: i64,
+    speech: &impl Fn(usize) -> bool,
+) -> (f64, i64) {
+    let at = |delta: i64| {
+        let lag = center + delta;
+        (lag >= 0 && lag as usize + window <= played.len() && start + window <= sent.len())
+            .then(|| correlation(&sent[start..], played, lag as usize, window, |i| speech(start + i)))
+    };
+    let mut best = (f64::MIN, 0i64);
+    for delta in (-4_800i64..=4_800).step_by(4) {
+        if let Some(c) = at(delta).filter(|c| *c > best.0) {
+            best = (c, delta);
+        }
+    }
+    for delta in best.1 - 3..=best.1 + 3 {
+        if let Some(c) = at(delta).filter(|c| *c > best.0) {
+            best = (c, delta);
+        }
+    }
+    best
 }
 
 async fn staff_and_citizen(
@@ -95,47 +131,47 @@ async fn decoded_media_matches_what_was_sent() {
     let (sent_start, played_start) = (sent_start.expect("sent"), played_start.expect("played"));
     // Where in `played` the sent sample 0 should be heard.
     let expected = (sent_start as f64 + audio_latency.median - played_start as f64) * 48.0;
+    // Sample `i` of `sent` is speech, not a timing mark or the silence around it (marks are
+    // at every whole wall-clock second; `sent_start` is the wall time of sample 0).
+    let guard = MARK_MS + MARK_GUARD_MS + 10;
+    let speech = |i: usize| {
+        let into = (sent_start + i as u64 / 48) % 1000;
+        into >= guard && into < 1000 - guard
+    };
     // The jitter buffer may still move the delay by 10 ms steps while it settles (more so in a
     // loaded debug build, where the median mark latency and the delay during a given second
-    // can differ by tens of ms): half-second stretches from 2 s on are each matched at their
-    // own lag within ±100 ms of the measured latency, and the best must be clearly the same.
+    // differ by tens of ms): half-second stretches from 2 s on are each matched at their own
+    // lag within ±100 ms of the measured latency. Most of them must be the same speech (one
+    // may be mostly the pause the source makes every 2.4 s).
     let window = 24_000;
-    let offset = 96_000usize;
-    let mut tried = Vec::new();
-    for start in [offset, offset + 24_000, offset + 48_000, offset + 72_000] {
-        if start + window > sent.len() {
-            continue;
-        }
-        let at = |delta: i64| {
-            let lag = expected as i64 + delta + start as i64;
-            (lag >= 0 && lag as usize + window <= played.len())
-                .then(|| correlation(&sent[start..], &played, lag as usize, window))
-        };
-        // Coarse (every 4 samples), then around the best.
-        let mut best = (f64::MIN, 0i64);
-        for delta in (-4_800i64..=4_800).step_by(4) {
-            if let Some(c) = at(delta).filter(|c| *c > best.0) {
-                best = (c, delta);
-            }
-        }
-        for delta in best.1 - 3..=best.1 + 3 {
-            if let Some(c) = at(delta).filter(|c| *c > best.0) {
-                best = (c, delta);
-            }
-        }
-        tried.push((start / 48, best));
-    }
+    let starts = [72_000usize, 96_000, 120_000, 144_000, 168_000];
+    let tried: Vec<(usize, (f64, i64))> = starts
+        .iter()
+        .map(|&start| {
+            let center = expected as i64 + start as i64;
+            (start / 48, best_match(&sent, &played, start, window, center, &speech))
+        })
+        .collect();
+    let matched = tried.iter().filter(|(_, (c, _))| *c > 0.6).count();
+    eprintln!("speech stretches (ms into the recording, (correlation, lag - expected)): {tried:?}");
+    assert!(
+        matched >= 3,
+        "sent and played speech are not recognisably the same: (ms into the recording, (correlation, samples from the expected lag)) {tried:?}, latency {audio_latency:?}"
+    );
     let best = tried
         .iter()
         .map(|(_, b)| *b)
         .fold((f64::MIN, 0), |a, b| if b.0 > a.0 { b } else { a });
-    assert!(
-        best.0 > 0.6,
-        "sent and played audio are not recognisably the same: (ms into the recording, (correlation, samples from the expected lag)) {tried:?}, latency {audio_latency:?}"
-    );
-    // A different stretch of the same signal does not correlate like that (the test can fail).
-    let unrelated = correlation(&sent[offset + 24_000..], &played, offset, window);
+    // The same search for a stretch half a second off does not find it (the test can fail).
+    let unrelated = starts
+        .iter()
+        .map(|&start| {
+            let center = expected as i64 + start as i64 + 24_000;
+            best_match(&sent, &played, start, window, center, &speech).0
+        })
+        .fold(f64::MIN, f64::max);
     assert!(unrelated < 0.5, "unrelated stretches correlate {unrelated}");
+    eprintln!("unrelated stretches: best correlation {unrelated:.2}");
 
     let m: MediaStats = citizen.media_stats();
     assert!(m.audio.decoded_frames > 200, "{m:?}");

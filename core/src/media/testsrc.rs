@@ -164,7 +164,7 @@ pub const MARK_HZ: f64 = 2500.0;
 /// Length of a timing mark.
 pub const MARK_MS: u64 = 30;
 /// Silence before and after a mark.
-const MARK_GUARD_MS: u64 = 60;
+pub const MARK_GUARD_MS: u64 = 60;
 
 /// Speech-like audio with timing marks at whole wall-clock seconds.
 #[derive(Debug, Clone)]
