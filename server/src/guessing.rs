@@ -310,7 +310,10 @@ mod tests {
         for _ in 0..FAILURE_BURST {
             assert_eq!(g.admit_at(a, t0), Ok(()));
         }
-        assert!(g.admit_at(a, t0).is_err(), "a sixth at the same time is refused");
+        assert!(
+            g.admit_at(a, t0).is_err(),
+            "a sixth at the same time is refused"
+        );
         // They all found their meetings: the tokens come back.
         for _ in 0..FAILURE_BURST {
             g.found(a);
