@@ -57,6 +57,7 @@ class CallTest {
 
     @After
     fun tearDown() {
+        Witness.forget("app")
         Calls.reset()
         Calls.serverUrlOverride = null
     }
@@ -105,6 +106,7 @@ class CallTest {
             }
             val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
             val a = controller.get()
+            watchApp(a)
             assertEquals("code-entry", a.calls.screen.id)
             val am = a.getSystemService(android.view.accessibility.AccessibilityManager::class.java)
             shadowOf(am).setEnabled(true)
@@ -208,6 +210,7 @@ class CallTest {
             frontCamera()
             val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
             val a = controller.get()
+            watchApp(a)
             for (d in caseworker.code.filter(Char::isDigit)) a.window.decorView.findViewWithTag<View>("key-$d").performClick()
             a.v(R.id.screen_primary).performClick()
             until("the permission question") { a.calls.screen.id == "permissions" }

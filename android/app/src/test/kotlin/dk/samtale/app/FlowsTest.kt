@@ -37,6 +37,7 @@ import org.robolectric.shadows.ShadowNetwork
 class FlowsTest {
     @After
     fun tearDown() {
+        Witness.forget("app")
         Calls.reset()
         Calls.serverUrlOverride = null
     }
@@ -56,6 +57,7 @@ class FlowsTest {
         val link = Intent(Intent.ACTION_VIEW, Uri.parse("https://samtale.eksempel-kommune.dk/j/#$code"))
         val controller = Robolectric.buildActivity(MainActivity::class.java, link).setup()
         val a = controller.get()
+        watchApp(a)
         until("the code from the link") { a.calls.screen.code?.digits == 10u }
         assertEquals("code-link-body", a.calls.screen.body.id)
         assertTrue("one tap joins", a.v(R.id.screen_primary).isEnabled)
@@ -83,6 +85,7 @@ class FlowsTest {
         val app = RuntimeEnvironment.getApplication()
         val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
         val a = controller.get()
+        watchApp(a)
         for (d in validCode(a)) a.window.decorView.findViewWithTag<android.view.View>("key-$d").performClick()
         a.v(R.id.screen_primary).performClick()
         until("the permission question") { a.calls.screen.id == "permissions" }
@@ -117,6 +120,7 @@ class FlowsTest {
     fun backOnTheStartScreenClosesTheAppAndHelpOpensTheDialler() {
         val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
         val a = controller.get()
+        watchApp(a)
         a.v(R.id.help_call).performClick()
         val dial = shadowOf(a).nextStartedActivity
         assertEquals(Intent.ACTION_DIAL, dial.action)
@@ -130,6 +134,7 @@ class FlowsTest {
     fun theKeypadTypesAndDeletes() {
         val controller = Robolectric.buildActivity(MainActivity::class.java).setup()
         val a = controller.get()
+        watchApp(a)
         for (d in "48219") a.window.decorView.findViewWithTag<android.view.View>("key-$d").performClick()
         a.v(R.id.keypad_delete).performClick()
         until("four digits") { a.calls.screen.code?.grouped == "482 1" }

@@ -22,15 +22,50 @@ object Paths {
 }
 
 /**
+ * What a failed wait says besides its own words: each source (the app's screen, the server's and
+ * the caseworker's last lines of output) describes itself, so that a timeout in CI can be read
+ * without re-running it.
+ */
+object Witness {
+    private val sources = LinkedHashMap<String, () -> String>()
+
+    fun watch(name: String, describe: () -> String) = synchronized(sources) { sources[name] = describe }
+
+    fun forget(name: String) = synchronized(sources) { sources.remove(name) }
+
+    fun report(): String = synchronized(sources) { sources.toList() }
+        .joinToString("") { (name, describe) ->
+            val text = try { describe() } catch (e: RuntimeException) { "(could not describe: $e)" }
+            "\n--- $name ---\n$text"
+        }
+}
+
+/** The last [capacity] lines of a child's output, for [Witness]. */
+class Tail(private val capacity: Int = 30) {
+    private val lines = ArrayDeque<String>()
+
+    fun add(line: String) = synchronized(lines) {
+        lines.addLast(line)
+        if (lines.size > capacity) lines.removeFirst()
+    }
+
+    override fun toString(): String = synchronized(lines) { lines.joinToString("\n").ifEmpty { "(nothing)" } }
+}
+
+/**
  * Runs the main looper until [pred] holds (the core delivers screens from its own threads to the
- * main looper, which Robolectric runs only when a test idles it). Fails after [timeoutMs].
+ * main looper, which Robolectric runs only when a test idles it). Fails after [timeoutMs], with
+ * what [Witness] knows.
  */
 fun until(what: String, timeoutMs: Long = 30_000, pred: () -> Boolean) {
-    val end = System.currentTimeMillis() + timeoutMs
+    val start = System.currentTimeMillis()
+    val end = start + timeoutMs
     while (true) {
         shadowOf(Looper.getMainLooper()).idle()
         if (pred()) return
-        if (System.currentTimeMillis() > end) fail("timed out waiting for $what")
+        if (System.currentTimeMillis() > end) {
+            fail("timed out waiting for $what (${System.currentTimeMillis() - start} ms)${Witness.report()}")
+        }
         // Polling a condition with a deadline: the core's threads post to the main looper.
         Thread.sleep(10)
     }
@@ -41,6 +76,7 @@ class Server : AutoCloseable {
     private val dir = kotlin.io.path.createTempDirectory("samtale-android-").toFile()
     val token = "android-" + java.util.UUID.randomUUID()
     private val process: Process
+    private val tail = Tail()
     val url: String
 
     init {
@@ -53,14 +89,17 @@ class Server : AutoCloseable {
         var found: String? = null
         while (found == null) {
             val line = out.readLine() ?: break
+            tail.add(line)
             val i = line.indexOf("public URL ")
             if (i >= 0) found = line.substring(i + 11).substringBefore(")")
         }
         url = found ?: error("the server did not start")
-        drain(out)
+        drain(out, tail)
+        Witness.watch("server (last lines)") { tail.toString() }
     }
 
     override fun close() {
+        Witness.forget("server (last lines)")
         process.destroy()
         process.waitFor(10, TimeUnit.SECONDS)
         dir.deleteRecursively()
@@ -76,16 +115,21 @@ class Caseworker(server: Server) : AutoCloseable {
     ).start()
     private val lock = Object()
     private var lastMedia = mapOf<String, Double>()
+    private var lastMediaLine = "(none)"
     val code: String
+
+    private val said = Tail()
+    private val name = "caseworker ${process.pid()}"
 
     init {
         val out = process.inputStream.bufferedReader()
         var c: String? = null
         while (c == null) {
             val line = out.readLine() ?: break
+            said.add(line)
             if (line.contains("\"meeting created\"")) c = Regex("\"code\":\"([0-9 ]+)\"").find(line)?.groupValues?.get(1)
         }
-        code = c ?: error("the caseworker could not create a meeting")
+        code = c ?: error("the caseworker could not create a meeting:\n$said")
         Thread {
             try {
                 out.forEachLine { line ->
@@ -94,27 +138,33 @@ class Caseworker(server: Server) : AutoCloseable {
                             .associate { it.groupValues[1] to it.groupValues[2].toDouble() }
                         synchronized(lock) {
                             lastMedia = m
+                            lastMediaLine = line
                             lock.notifyAll()
                         }
+                    } else {
+                        said.add(line)
                     }
                 }
             } catch (_: java.io.IOException) {
             }
         }.apply { isDaemon = true }.start()
-        drain(process.errorStream.bufferedReader())
+        drain(process.errorStream.bufferedReader(), said)
+        Witness.watch(name) { "newest media report: ${synchronized(lock) { lastMediaLine }}\n$said" }
     }
 
     /** The newest per-second media report (`video_frames_decoded`, `audible_frames`, ...). */
     fun media(): Map<String, Double> = synchronized(lock) { lastMedia }
 
     override fun close() {
+        Witness.forget(name)
         process.destroy()
         process.waitFor(10, TimeUnit.SECONDS)
     }
 }
 
-fun drain(r: BufferedReader) =
-    Thread { try { r.forEachLine { } } catch (_: java.io.IOException) { } }.apply { isDaemon = true }.start()
+/** Reads a child's output on a thread of its own (a full pipe would stall the child). */
+fun drain(r: BufferedReader, tail: Tail? = null) =
+    Thread { try { r.forEachLine { tail?.add(it) } } catch (_: java.io.IOException) { } }.apply { isDaemon = true }.start()
 
 /** The rendered pixels of a view (NATIVE graphics: real Skia drawing). */
 fun pixels(v: View): Bitmap {
@@ -179,3 +229,10 @@ class FakePlane(private val b: ByteBuffer, private val row: Int, private val px:
 /** The view with [id] on the activity's screen now (fails the test if there is none). */
 fun android.app.Activity.v(id: Int): View =
     findViewById<View>(id) ?: throw AssertionError("no view ${resources.getResourceEntryName(id)} on this screen")
+
+/** The app's side for [Witness]: its screen and state, the pictures, the camera. */
+fun watchApp(a: MainActivity) = Witness.watch("app") {
+    val s = a.calls.screen
+    "screen ${s.id}, state ${s.state}, remote picture ${a.renderer.remoteVideo.hasPicture}, " +
+        "camera ${if (a.calls.devices.camera != null) "running" else "off"}"
+}
