@@ -233,6 +233,6 @@ fun android.app.Activity.v(id: Int): View =
 /** The app's side for [Witness]: its screen and state, the pictures, the camera. */
 fun watchApp(a: MainActivity) = Witness.watch("app") {
     val s = a.calls.screen
-    "screen ${s.id}, state ${s.state}, remote picture ${a.renderer.remoteVideo.hasPicture}, " +
+    "screen ${s.id}, state ${s.state::class.simpleName}, remote picture ${a.renderer.remoteVideo.hasPicture}, " +
         "camera ${if (a.calls.devices.camera != null) "running" else "off"}"
 }
