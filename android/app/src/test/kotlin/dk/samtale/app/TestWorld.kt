@@ -112,7 +112,11 @@ class Caseworker(server: Server) : AutoCloseable {
     private val process = ProcessBuilder(
         File(Paths.bin, "samtale-sim").path, "host", "--server", server.url, "--token", server.token,
         "--loopback", "--json", "--seconds", "0",
-    ).start()
+    ).apply {
+        // Its core's log (states, recoveries, failures) on stderr, for a timed-out wait to show;
+        // core log lines carry no codes, tokens or names.
+        environment()["RUST_LOG"] = "samtale_core=info"
+    }.start()
     private val lock = Object()
     private var lastMedia = mapOf<String, Double>()
     private var lastMediaLine = "(none)"
@@ -149,7 +153,10 @@ class Caseworker(server: Server) : AutoCloseable {
             }
         }.apply { isDaemon = true }.start()
         drain(process.errorStream.bufferedReader(), said)
-        Witness.watch(name) { "newest media report: ${synchronized(lock) { lastMediaLine }}\n$said" }
+        Witness.watch(name) {
+            val alive = if (process.isAlive) "running" else "exited with ${process.exitValue()}"
+            "$alive; newest media report: ${synchronized(lock) { lastMediaLine }}\n$said"
+        }
     }
 
     /** The newest per-second media report (`video_frames_decoded`, `audible_frames`, ...). */
