@@ -999,6 +999,7 @@ impl Samtale {
             move |event| match event {
                 samtale_core::presence::PresenceEvent::Known(p) => report.set_presence(Some(p)),
                 samtale_core::presence::PresenceEvent::Unknown => report.set_presence(None),
+                samtale_core::presence::PresenceEvent::Unreachable => report.set_unreachable(),
                 samtale_core::presence::PresenceEvent::Revoked => {
                     report.update(|v| v.set_remembered(false));
                 }
@@ -1141,6 +1142,7 @@ async fn watch_devices(
         presenter.set_device_problem(problem);
         call.set_device_problem(problem);
         presenter.set_hearing(call.hearing());
+        presenter.set_network(call.network_check());
     }
 }
 

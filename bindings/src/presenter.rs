@@ -8,6 +8,7 @@ use samtale_core::code::CODE_DIGITS;
 use samtale_core::device_watch::DeviceProblem;
 use samtale_core::hearing::Hearing;
 use samtale_core::observer::{Observable, Subscription};
+use samtale_core::precheck::NetworkCheck;
 use samtale_core::remember::TokenStore;
 use samtale_core::screen::catalog::Catalog;
 use samtale_core::screen::{self as core, BrandView, Overlay, PresenceView, ScreenInput};
@@ -40,6 +41,10 @@ struct View {
     device_problem: Option<DeviceProblem>,
     /// What the others' statuses say during this call.
     hearing: Hearing,
+    /// What the pre-call check found about the network during this call.
+    network: NetworkCheck,
+    /// The presence question could not reach the server (the home screen says so).
+    server_unreachable: bool,
 }
 
 /// The screens of one `Samtale`.
@@ -92,6 +97,8 @@ impl Presenter {
             presence: None,
             device_problem: None,
             hearing: Hearing::default(),
+            network: NetworkCheck::Untested,
+            server_unreachable: false,
         };
         let brand = brand.view(lang);
         let first = Self::render(&brand, &catalog, &view);
@@ -117,6 +124,8 @@ impl Presenter {
             presence: v.presence.clone(),
             device_problem: v.device_problem,
             hearing: v.hearing,
+            network: v.network,
+            server_unreachable: v.server_unreachable,
         };
         screens::screen(core::screen(&input, brand, catalog), v.state.clone())
     }
@@ -143,10 +152,31 @@ impl Presenter {
 
     /// What the server said about the remembered room (`None`: cannot tell now).
     pub(crate) fn set_presence(&self, p: Option<PresenceView>) {
-        if lock(&self.view).presence == p {
-            return;
+        {
+            let v = lock(&self.view);
+            if v.presence == p && !v.server_unreachable {
+                return;
+            }
         }
-        self.update(|v| v.0.presence = p);
+        self.update(|v| {
+            v.0.presence = p;
+            v.0.server_unreachable = false;
+        });
+    }
+
+    /// The presence question could not reach the server: nothing is known about the room, and
+    /// the home screen says the app cannot connect (until an answer comes again).
+    pub(crate) fn set_unreachable(&self) {
+        {
+            let v = lock(&self.view);
+            if v.presence.is_none() && v.server_unreachable {
+                return;
+            }
+        }
+        self.update(|v| {
+            v.0.presence = None;
+            v.0.server_unreachable = true;
+        });
     }
 
     /// Which devices should be delivering now: (microphone, camera), each in a call, switched
@@ -169,6 +199,14 @@ impl Presenter {
             return;
         }
         self.update(|v| v.0.device_problem = p);
+    }
+
+    /// What the pre-call check says about the network now (shown only when it changes).
+    pub(crate) fn set_network(&self, n: NetworkCheck) {
+        if lock(&self.view).network == n {
+            return;
+        }
+        self.update(|v| v.0.network = n);
     }
 
     /// What the others' statuses say now (shown only when it changes, and only during a call).
@@ -254,6 +292,7 @@ impl Presenter {
             if !calling {
                 v.device_problem = None;
                 v.hearing = Hearing::default();
+                v.network = NetworkCheck::Untested;
             }
             v.state = state;
         });

@@ -174,9 +174,12 @@ pub struct Screen {
     pub headline: Text,
     /// One or two short sentences.
     pub body: Text,
-    /// Something the core noticed by itself during the call, with what to do: a microphone that
+    /// Something the core noticed by itself, with what to do: during the call a microphone that
     /// gives no sound (`notice-microphone-silent`), a camera that shows nothing
-    /// (`notice-camera-dark`). Drawn below `body`; `announce` ends with it.
+    /// (`notice-camera-dark`), a network where no call relay can be reached
+    /// (`notice-network-blocked`, while joining or waiting); on the home screen a server the
+    /// app cannot reach (`notice-server-unreachable`). Drawn below `body`; `announce` ends
+    /// with it.
     pub notice: Option<Text>,
     /// At most one primary action.
     pub primary: Option<Action>,
@@ -445,6 +448,8 @@ pub(crate) fn every_screen(
                 presence: None,
                 device_problem: None,
                 hearing: Default::default(),
+                network: Default::default(),
+                server_unreachable: false,
             };
             (state, input)
         })
@@ -457,6 +462,12 @@ pub(crate) fn every_screen(
             display_name: name.map(str::to_owned),
         });
         inputs.insert(5, (state, input));
+    }
+    // Home, and the app cannot reach the server.
+    {
+        let (state, mut input) = inputs[4].clone();
+        input.server_unreachable = true;
+        inputs.push((state, input));
     }
     // A device that gives nothing, noticed during the call: the microphone in the call, the
     // camera while waiting.
@@ -478,6 +489,15 @@ pub(crate) fn every_screen(
             input.device_problem = Some(problem);
             inputs.push((s, input));
         }
+    }
+    // Waiting, and the silent check found no call relay reachable from this network.
+    if let Some((s, input)) = inputs
+        .iter()
+        .find(|(s, i)| *s == UiState::Waiting && i.overlay.is_none())
+    {
+        let (s, mut input) = (s.clone(), input.clone());
+        input.network = samtale_core::precheck::NetworkCheck::Blocked;
+        inputs.push((s, input));
     }
     // The contact person cannot hear the citizen (their status says so): the longest notice.
     if let Some((s, input)) = inputs

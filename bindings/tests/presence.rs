@@ -125,6 +125,39 @@ async fn the_big_button_lights_up_when_the_caseworker_is_in_the_room() {
     assert!(samtale.back());
     screens.until("home, lit", FLIP, |s| s.id == "home" && s.lit);
 
+    // The server goes away (a crash, the phone's network gone): the home screen says the app
+    // cannot connect, before the citizen presses the button; back again, it says nothing.
+    let mut server = server;
+    let t = Instant::now();
+    server.stop().await;
+    let told = screens.until(
+        "home says it cannot connect",
+        Duration::from_secs(10),
+        |s| {
+            s.id == "home"
+                && s.notice.as_ref().map(|n| n.id.as_str()) == Some("notice-server-unreachable")
+        },
+    );
+    eprintln!(
+        "cannot connect: said {:?} after the server stopped",
+        t.elapsed()
+    );
+    assert!(!told.lit, "nothing is known about the room now");
+    assert!(
+        told.announce.ends_with("Tjek at du har internet."),
+        "{}",
+        told.announce
+    );
+    let t = Instant::now();
+    server.restart().await;
+    screens.until("home, lit, no notice", Duration::from_secs(40), |s| {
+        s.id == "home" && s.lit && s.notice.is_none()
+    });
+    eprintln!(
+        "back: lit again {:?} after the server restarted",
+        t.elapsed()
+    );
+
     // The app goes to the background: not asked any more, and the list shows it closed.
     samtale.set_app_visible(false);
     let end = Instant::now() + FLIP;

@@ -89,6 +89,13 @@ self-view-label = Dit eget billede
 notice-microphone-silent = Din mikrofon giver ingen lyd. Tjek at den ikke er slået fra.
 notice-camera-dark = Dit kamera viser intet billede. Tjek at det ikke er slået fra.
 
+## Said while waiting for the call when the silent check finds that no call relay can be
+## reached from this network (UDP and TCP blocked).
+notice-network-blocked = Dit internet kan stoppe opkaldet. Prøv et andet wifi, eller ring { $phone }.
+
+## Said on the home screen when the app cannot reach the municipality's server.
+notice-server-unreachable = Appen kan ikke nå kommunen lige nu. Tjek at du har internet.
+
 ## Said during a call when the others' statuses show that something does not get through,
 ## or that the other side muted (not a fault).
 notice-peer-cannot-hear = Din kontaktperson kan ikke høre dig. De får også besked. Bliver det ved, så læg på og ring op igen.

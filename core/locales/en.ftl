@@ -85,6 +85,13 @@ self-view-label = Your own picture
 notice-microphone-silent = Your microphone gives no sound. Check that it is not turned off.
 notice-camera-dark = Your camera shows no picture. Check that it is not turned off.
 
+## Said while waiting for the call when the silent check finds that no call relay can be
+## reached from this network (UDP and TCP blocked).
+notice-network-blocked = Your internet may stop the call. Try another Wi-Fi, or call { $phone }.
+
+## Said on the home screen when the app cannot reach the municipality's server.
+notice-server-unreachable = The app cannot reach the municipality right now. Check that you have internet.
+
 ## Said during a call when the others' statuses show that something does not get through,
 ## or that the other side muted (not a fault).
 notice-peer-cannot-hear = Your contact person cannot hear you. They are told too. If it goes on, hang up and call again.

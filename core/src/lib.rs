@@ -6,6 +6,7 @@
 //! - [`engine`]: the edge — HTTP, WebSocket, WebRTC peer connections, timers, media tasks.
 //! - [`media`]: the media engine (Opus, H.264, jitter buffer, frame assembly, rate control).
 //! - [`devices`]: emulated microphone, camera, speaker and screen (emulator and tests).
+//! - [`precheck`]: the silent pre-call check's verdicts (network via TURN, devices).
 //! - [`error`]: rich internal errors and the few public kinds, mapped in one place.
 //!
 //! No FFI here: the uniffi bindings wrap this crate.
@@ -22,6 +23,7 @@ pub mod fsm;
 pub mod hearing;
 pub mod media;
 pub mod observer;
+pub mod precheck;
 pub mod presence;
 pub mod remember;
 pub mod screen;

@@ -19,8 +19,11 @@ use std::time::Duration;
 pub enum PresenceEvent {
     /// The server's answer.
     Known(PresenceView),
-    /// The server cannot be asked now (no network, a server problem): show the plain home.
+    /// The server cannot be asked now (a server problem, an older server): show the plain home.
     Unknown,
+    /// The server cannot be reached at all (no network, a captive portal, a firewall): the
+    /// home screen says so, so the citizen learns it before pressing the button.
+    Unreachable,
     /// The pairing no longer works (the room closed, or idle too long): it was forgotten.
     Revoked,
 }
@@ -84,10 +87,14 @@ pub async fn watch(
                 PublicError::RateLimited { retry_after_secs } => {
                     tokio::time::sleep(Duration::from_secs(retry_after_secs)).await;
                 }
-                _ => {
+                public => {
                     log::debug!("presence: {} ({})", e.kind(), describe(&e));
                     known = None;
-                    report(PresenceEvent::Unknown);
+                    report(if public == PublicError::NoNetwork {
+                        PresenceEvent::Unreachable
+                    } else {
+                        PresenceEvent::Unknown
+                    });
                     let _ = tokio::time::timeout(backoff, wake.notified()).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }

@@ -177,6 +177,44 @@ pub struct Meeting {
     /// Someone from the municipality holds a seat in it now.
     #[serde(default)]
     pub staff_present: bool,
+    /// What the pre-call check of a citizen in the meeting found (the latest `check` of a
+    /// citizen seat held now), so the page can say "the citizen's microphone gives no sound"
+    /// before the call starts. Absent when no citizen seat sent one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub citizen_check: Option<CheckReport>,
+}
+
+/// `welcome.features` holds this when the server takes `check` messages.
+pub const FEATURE_CHECK: &str = "check";
+
+/// What a participant's silent pre-call check found (the `check` message), in the status
+/// channel's words for the devices.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CheckReport {
+    /// Whether the meeting's TURN server could be reached.
+    pub network: NetworkCheck,
+    /// The sender's microphone.
+    pub microphone: crate::status::MicrophoneState,
+    /// The sender's camera.
+    pub camera: crate::status::CameraState,
+}
+
+/// Whether a call can get through the network the participant is on: a TURN allocation tried
+/// over UDP and over TCP, as a call would use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkCheck {
+    /// Not known (yet), or the server offers no TURN to try.
+    #[default]
+    Untested,
+    /// A TURN allocation over UDP works.
+    Ok,
+    /// UDP is blocked but TURN over TCP works: the call goes through the relay over TCP
+    /// (a little more delay, but it works).
+    UdpBlocked,
+    /// No TURN allocation works, over UDP or TCP: a call only works if a direct path exists.
+    Blocked,
 }
 
 /// `GET /api/v1/meetings` response.
@@ -419,6 +457,9 @@ pub enum ClientMessage {
     },
     /// Leave the meeting for good (the seat is freed, peers get `peer_left`).
     Leave,
+    /// What this participant's pre-call check found; the latest one is kept for the seat. Only
+    /// to a server whose `welcome.features` has [`FEATURE_CHECK`].
+    Check(CheckReport),
 }
 
 /// A participant as other participants see it (no names).
@@ -495,6 +536,9 @@ pub enum ServerMessage {
         keepalive_secs: u64,
         /// How long a dropped seat is kept for `resume` (seconds).
         resume_grace_secs: u64,
+        /// Additions to v1 this server takes (e.g. [`FEATURE_CHECK`]); older servers send none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        features: Vec<String>,
     },
     /// Another participant took a new seat (not sent for resumed seats).
     PeerJoined {
@@ -590,6 +634,26 @@ mod tests {
             json!({"type": "ping", "id": 7}),
         );
         round_trip(&ClientMessage::Leave, json!({"type": "leave"}));
+        round_trip(
+            &ClientMessage::Check(CheckReport {
+                network: NetworkCheck::UdpBlocked,
+                microphone: crate::status::MicrophoneState::Silent,
+                camera: crate::status::CameraState::On,
+            }),
+            json!({"type": "check", "network": "udp_blocked", "microphone": "silent",
+                "camera": "on"}),
+        );
+        // Missing fields take their defaults (a later client may send fewer or more).
+        let sparse: ClientMessage =
+            serde_json::from_value(json!({"type": "check", "camera": "dark", "later": 1}))
+                .expect("sparse check");
+        assert_eq!(
+            sparse,
+            ClientMessage::Check(CheckReport {
+                camera: crate::status::CameraState::Dark,
+                ..CheckReport::default()
+            })
+        );
     }
 
     #[test]
@@ -606,10 +670,26 @@ mod tests {
                 }],
                 keepalive_secs: 10,
                 resume_grace_secs: 30,
+                features: Vec::new(),
             },
             json!({"type": "welcome", "v": 1, "participant_id": "p1", "resume_secret": "s",
                 "resumed": false, "peers": [{"participant_id": "p0", "role": "staff"}],
                 "keepalive_secs": 10, "resume_grace_secs": 30}),
+        );
+        round_trip(
+            &ServerMessage::Welcome {
+                v: 1,
+                participant_id: "p1".into(),
+                resume_secret: "s".into(),
+                resumed: true,
+                peers: Vec::new(),
+                keepalive_secs: 10,
+                resume_grace_secs: 30,
+                features: vec![FEATURE_CHECK.into()],
+            },
+            json!({"type": "welcome", "v": 1, "participant_id": "p1", "resume_secret": "s",
+                "resumed": true, "peers": [], "keepalive_secs": 10, "resume_grace_secs": 30,
+                "features": ["check"]}),
         );
         round_trip(
             &ServerMessage::Signal {

@@ -151,6 +151,7 @@ impl MeetingRow {
             last_call_at: self.last_call_at,
             citizen_app_open: false,
             staff_present: false,
+            citizen_check: None,
         }
     }
 }

@@ -92,6 +92,7 @@ impl AppState {
         let mut wire = m.to_wire(now);
         wire.staff_present = self.hub.staff_present(&m.meeting_id);
         wire.citizen_app_open = self.presence.app_open(&m.meeting_id);
+        wire.citizen_check = self.hub.citizen_check(&m.meeting_id);
         wire
     }
 

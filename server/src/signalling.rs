@@ -17,9 +17,9 @@ use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use samtale_protocol::{
-    ClientMessage, EndReason, LeaveReason, MAX_CITIZEN_SEATS, MAX_PARTICIPANTS,
-    MAX_WS_MESSAGE_BYTES, MeetingState, PROTOCOL_VERSION, PeerInfo, Resume, Role, ServerMessage,
-    SignalPayload, WsErrorCode,
+    CheckReport, ClientMessage, EndReason, FEATURE_CHECK, LeaveReason, MAX_CITIZEN_SEATS,
+    MAX_PARTICIPANTS, MAX_WS_MESSAGE_BYTES, MeetingState, PROTOCOL_VERSION, PeerInfo, Resume, Role,
+    ServerMessage, SignalPayload, WsErrorCode,
 };
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -154,6 +154,9 @@ struct Seat {
     role: Role,
     secret_hash: Vec<u8>,
     link: Link,
+    /// The seat's latest pre-call check (memory only, forgotten with the seat) and when it
+    /// came (the newest citizen check is the one staff see).
+    check: Option<(CheckReport, u64)>,
 }
 
 impl Seat {
@@ -351,6 +354,7 @@ impl Hub {
                 role: row.role,
                 secret_hash: row.secret_hash,
                 link,
+                check: None,
             });
             st.seat_index.insert(row.participant_id, row.meeting_id);
             restored += 1;
@@ -373,7 +377,35 @@ impl Hub {
             peers,
             keepalive_secs: self.config.keepalive_secs,
             resume_grace_secs: self.config.resume_grace.as_secs(),
+            features: vec![FEATURE_CHECK.to_owned()],
         }
+    }
+
+    /// Keeps `report` as the seat's latest pre-call check (from the socket that holds it).
+    pub(crate) fn set_check(&self, from: &SeatKey, report: CheckReport) {
+        let mut guard = self.lock();
+        let Some(room) = guard.rooms.get_mut(&from.meeting_id) else {
+            return;
+        };
+        let Some(i) = room.position(&from.participant_id) else {
+            return;
+        };
+        if room.seats[i].conn_id() == Some(from.conn_id) {
+            let order = self.next_id.fetch_add(1, Ordering::Relaxed);
+            room.seats[i].check = Some((report, order));
+        }
+    }
+
+    /// The newest pre-call check of a citizen seat held in `meeting_id` now.
+    pub(crate) fn citizen_check(&self, meeting_id: &str) -> Option<CheckReport> {
+        self.lock().rooms.get(meeting_id).and_then(|r| {
+            r.seats
+                .iter()
+                .filter(|s| s.role == Role::Citizen)
+                .filter_map(|s| s.check)
+                .max_by_key(|(_, order)| *order)
+                .map(|(report, _)| report)
+        })
     }
 
     /// `hello` with a join token: takes a fresh seat.
@@ -452,6 +484,7 @@ impl Hub {
             role: ticket.role,
             secret_hash: row.secret_hash,
             link: Link::Connected(conn),
+            check: None,
         };
         room.notify_others(
             &participant_id,
@@ -874,7 +907,7 @@ fn parse_client_message(text: &str) -> Result<ClientMessage, Refusal> {
             "the message is not a JSON object with a string \"type\"",
         ));
     };
-    if !matches!(kind, "hello" | "signal" | "ping" | "leave") {
+    if !matches!(kind, "hello" | "signal" | "ping" | "leave" | "check") {
         return Err(Refusal::malformed("unknown message type"));
     }
     serde_json::from_value(value)
@@ -1123,6 +1156,7 @@ async fn meeting_phase(hub: &Arc<Hub>, socket: &mut WebSocket, session: &mut Ses
                         return PhaseEnd::Refused(Refusal::malformed("hello was already sent"));
                     }
                     Ok(ClientMessage::Leave) => return PhaseEnd::Left,
+                    Ok(ClientMessage::Check(report)) => hub.set_check(&session.key, report),
                     Ok(ClientMessage::Ping { id }) => {
                         if !send_msg(socket, &ServerMessage::Pong { id }).await {
                             return PhaseEnd::Dropped;

@@ -626,3 +626,78 @@ fn not_utf8_text() -> Message {
         true,
     ))
 }
+
+/// The pre-call check (issue 16): the server says it takes `check`, keeps a citizen seat's
+/// latest one for the staff API (so the page can say "the citizen's microphone gives no sound"
+/// before the call starts), ignores staff seats' for that, and forgets it with the seat.
+#[tokio::test]
+async fn a_citizens_check_reaches_the_staff_api_and_goes_with_the_seat() {
+    use samtale_protocol::status::{CameraState, MicrophoneState};
+    use samtale_protocol::{CheckReport, NetworkCheck};
+    let server = start(config()).await;
+    let staff = Staff::new(&server);
+    let m = staff.meeting().await;
+    let shown = || async {
+        let got: Meeting = staff.get(&m.meeting_id).await.json().await.unwrap();
+        got.citizen_check
+    };
+    assert_eq!(shown().await, None);
+
+    let ticket = staff.resolve(&m.code).await;
+    let mut ws = Ws::connect(&ticket.signalling_url).await;
+    ws.send(json!({"type": "hello", "v": 1, "token": ticket.join_token}))
+        .await;
+    let citizen_id = match ws.recv().await {
+        ServerMessage::Welcome {
+            features,
+            participant_id,
+            ..
+        } => {
+            assert_eq!(features, vec!["check".to_owned()]);
+            participant_id
+        }
+        other => panic!("expected welcome, got {other:?}"),
+    };
+    ws.send(json!({"type": "check", "network": "blocked", "microphone": "silent", "camera": "on"}))
+        .await;
+    ws.ping_through(1).await;
+    let citizens = CheckReport {
+        network: NetworkCheck::Blocked,
+        microphone: MicrophoneState::Silent,
+        camera: CameraState::On,
+    };
+    assert_eq!(shown().await, Some(citizens));
+    let listed: samtale_protocol::MeetingList = staff
+        .http
+        .get(format!("{}/api/v1/meetings", staff.base))
+        .bearer_auth(STAFF_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.meetings[0].citizen_check, Some(citizens));
+
+    // The caseworker's own check is not the citizen's.
+    let mut caseworker = join(&staff.ticket(&m.meeting_id).await).await;
+    caseworker
+        .ws
+        .send(json!({"type": "check", "network": "ok", "microphone": "on", "camera": "on"}))
+        .await;
+    caseworker.ws.ping_through(2).await;
+    assert_eq!(shown().await, Some(citizens));
+
+    // A newer check replaces the older one; leaving forgets it.
+    ws.send(json!({"type": "check", "network": "ok", "microphone": "on", "camera": "dark"}))
+        .await;
+    ws.ping_through(3).await;
+    assert_eq!(
+        shown().await.map(|c| (c.network, c.camera)),
+        Some((NetworkCheck::Ok, CameraState::Dark))
+    );
+    ws.send(json!({"type": "leave"})).await;
+    ws.skip_until_closed().await;
+    expect_peer_left(&mut caseworker.ws, &citizen_id, "left").await;
+    assert_eq!(shown().await, None);
+}

@@ -20,6 +20,7 @@ const els = {
   createName: $('create-name'),
   note: $('meeting-note'),
   app: $('meeting-app'),
+  check: $('meeting-check'),
   roomTools: $('room-tools'),
   owner: $('room-owner'),
   handoverForm: $('handover-form'),
@@ -234,8 +235,43 @@ function showMeetingStatus(meeting) {
   els.note.hidden = !els.note.textContent;
   els.app.textContent = room ? t(meeting.citizen_app_open ? 'meetings.app.open' : 'meetings.app.closed') : '';
   els.app.dataset.open = String(Boolean(meeting.citizen_app_open));
+  showCheck(meeting.citizen_check);
   els.roomTools.hidden = !room;
   if (room && document.activeElement !== els.owner) els.owner.value = meeting.owner || '';
+}
+
+/**
+ * What the citizen's app found by itself before the call (docs/protocol.md, `check`): only what
+ * is wrong or worth knowing, one line each; nothing when all is well.
+ */
+function checkLines(check) {
+  if (!check) return [];
+  const lines = [];
+  if (['silent', 'none', 'muted'].includes(check.microphone)) lines.push(t(`check.microphone.${check.microphone}`));
+  if (['dark', 'none', 'off'].includes(check.camera)) lines.push(t(`check.camera.${check.camera}`));
+  if (['udp_blocked', 'blocked'].includes(check.network)) lines.push(t(`check.network.${check.network}`));
+  return lines;
+}
+
+function showCheck(check) {
+  const lines = checkLines(check);
+  const key = JSON.stringify(lines);
+  if (els.check.dataset.lines === key) return; // unchanged: a screen reader hears it once
+  els.check.dataset.lines = key;
+  els.check.dataset.microphone = (check && check.microphone) || '';
+  els.check.dataset.camera = (check && check.camera) || '';
+  els.check.dataset.network = (check && check.network) || '';
+  const items = lines.map((text) => {
+    const li = document.createElement('li');
+    li.textContent = text;
+    return li;
+  });
+  const title = document.createElement('p');
+  title.textContent = t('check.title');
+  const list = document.createElement('ul');
+  list.append(...items);
+  els.check.replaceChildren(...(items.length ? [title, list] : []));
+  els.check.hidden = items.length === 0;
 }
 
 function updateButtons() {

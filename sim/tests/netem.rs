@@ -334,7 +334,18 @@ async fn a_lost_last_flight_is_asked_for_again() {
 async fn media_that_never_connects_fails_clearly_after_the_deadline() {
     let lab = NetLab::create(2);
     let dir = tempfile::tempdir().expect("tmp");
-    let server = lab.start_server(&dir, TOKEN, None).await;
+    // The tickets name a TURN server that cannot be reached (nothing listens there): with UDP
+    // blocked too, the citizen's silent pre-call check finds no relay at all.
+    let dead_port = samtale_e2e::coturn::free_port(&lab.bridge_ip());
+    let dead_turn = samtale_server::TurnConfig {
+        urls: ["udp", "tcp"]
+            .iter()
+            .map(|t| format!("turn:{}:{dead_port}?transport={t}", lab.bridge_ip()))
+            .collect(),
+        secret: "nobody-listens".into(),
+        ttl_secs: 600,
+    };
+    let server = lab.start_server(&dir, TOKEN, Some(dead_turn)).await;
     lab.block_udp(1, true);
     let url = server.base_url();
     let mut host = lab
@@ -369,15 +380,18 @@ async fn media_that_never_connects_fails_clearly_after_the_deadline() {
     .ok()
     .flatten()
     .expect("the host printed a code");
-    let citizen = lab
-        .command(1, SIM)
-        .args(["join", "--server", &url, "--code", &code, "--json"])
+    let mut cmd = lab.command(1, SIM);
+    cmd.args(["join", "--server", &url, "--code", &code, "--json"])
         .args(["--seconds", "5", "--bind", &lab.ip(1)])
         .env("RUST_LOG", log_filter())
-        .kill_on_drop(true)
-        .output()
-        .await
-        .expect("citizen sim");
+        .kill_on_drop(true);
+    let citizen = tokio::spawn(async move { cmd.output().await });
+    // Meanwhile the caseworker's page learns it from the staff API.
+    let check = samtale_e2e::wait_citizen_check(&url, TOKEN, None, Duration::from_secs(30), |c| {
+        c.network != samtale_core::precheck::NetworkCheck::Untested
+    })
+    .await;
+    let citizen = citizen.await.expect("citizen task").expect("citizen sim");
     let side = Side {
         lines: lines(&citizen.stdout),
         log: String::from_utf8_lossy(&citizen.stderr).into_owned(),
@@ -419,6 +433,30 @@ async fn media_that_never_connects_fails_clearly_after_the_deadline() {
         citizen.status.code(),
         Some(5),
         "exit code for no network\n{why}"
+    );
+    let (check, check_after) = check
+        .unwrap_or_else(|last| panic!("the staff API got no network verdict ({last:?})\n{why}"));
+    assert_eq!(
+        check.network,
+        samtale_core::precheck::NetworkCheck::Blocked,
+        "{why}"
+    );
+    // The citizen was told while waiting for media, with what to do.
+    let told = side
+        .lines
+        .iter()
+        .find(|v| v["event"] == "screen" && v["notice"] == "notice-network-blocked")
+        .and_then(|v| v["t_ms"].as_u64());
+    let told = told.unwrap_or_else(|| {
+        panic!("the citizen's screen never said the network blocks calls\n{why}")
+    });
+    eprintln!(
+        "pre-call check: blocked, on the citizen's screen {} ms after connecting, on the staff API {check_after:?} after the citizen started",
+        told.saturating_sub(connecting)
+    );
+    assert!(
+        told.saturating_sub(connecting) < 12_000,
+        "told after {told} ms\n{why}"
     );
     let after = failed - connecting;
     eprintln!("media never connected: failed {after} ms after connecting");

@@ -424,6 +424,25 @@ async fn with_udp_blocked_the_call_runs_over_turn_tcp_and_survives_a_turn_restar
         turn: Some(turn.config(3600)),
     };
     let mut m = meeting_in(lab, setup).await;
+    // The citizen's silent pre-call check found it too, and the caseworker's page is told:
+    // UDP blocked, the call goes over TCP.
+    let check = samtale_e2e::wait_citizen_check(
+        &m.server.base_url(),
+        TOKEN,
+        None,
+        Duration::from_secs(20),
+        |c| c.network != samtale_core::precheck::NetworkCheck::Untested,
+    )
+    .await;
+    let (check, after) = check.unwrap_or_else(|last| panic!("no network verdict: {last:?}"));
+    eprintln!(
+        "pre-call check: {:?}, on the staff API {after:?} after media flowed",
+        check.network
+    );
+    assert_eq!(
+        check.network,
+        samtale_core::precheck::NetworkCheck::UdpBlocked
+    );
     // Media flows (checked by `meeting`), so it goes through the relay: the only way with UDP
     // blocked. Now the relay dies mid-call.
     let marks = m.marks();

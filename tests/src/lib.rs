@@ -389,3 +389,37 @@ impl ParticipantLog {
         false
     }
 }
+
+/// Waits up to `limit` for the staff API of the server at `base_url` (plain http) to show, for
+/// `meeting_id` (or the only meeting, with `None`), a citizen's pre-call check that `pred`
+/// accepts (what the caseworker's page shows). `Ok` with it and how long it took; `Err` with
+/// the last one seen.
+pub async fn wait_citizen_check(
+    base_url: &str,
+    staff_token: &str,
+    meeting_id: Option<&str>,
+    limit: Duration,
+    pred: impl Fn(&samtale_core::precheck::CheckReport) -> bool,
+) -> Result<
+    (samtale_core::precheck::CheckReport, Duration),
+    Option<samtale_core::precheck::CheckReport>,
+> {
+    let api = ApiClient::plain(base_url, Duration::from_secs(5)).expect("api client");
+    let started = tokio::time::Instant::now();
+    let mut last = None;
+    while started.elapsed() < limit {
+        if let Ok(list) = api.list_meetings(staff_token).await {
+            last = list
+                .meetings
+                .into_iter()
+                .find(|m| meeting_id.is_none_or(|id| m.meeting_id == id))
+                .and_then(|m| m.citizen_check);
+            if let Some(check) = last.filter(|c| pred(c)) {
+                return Ok((check, started.elapsed()));
+            }
+        }
+        // The page asks every 3 s; a test asks more often, to measure.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(last)
+}

@@ -79,3 +79,67 @@ async fn minted_credentials_allocate_and_tampered_or_expired_ones_do_not() {
         "coturn took expired credentials"
     );
 }
+
+/// The silent pre-call check (issue 16) against a real coturn: a citizen waiting in the meeting
+/// finds the relay over UDP (`ok`), and with a TURN server that cannot be reached over UDP or
+/// TCP says `blocked` — to its own screen model (`Call::network_check`) and to the staff API
+/// the caseworker's page shows — while still waiting in the meeting (the check never stops it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pre_call_check_finds_the_relay_or_says_that_none_can_be_reached() {
+    use samtale_core::precheck::NetworkCheck;
+    use samtale_core::{Call, CallState};
+    use samtale_e2e::{STAFF_TOKEN, wait_citizen_check, with_devices};
+    let turn = Coturn::start("127.0.0.1", "precheck-test-shared-secret").await;
+    let dead_port = samtale_e2e::coturn::free_port("127.0.0.1");
+    let dead = samtale_server::TurnConfig {
+        urls: ["udp", "tcp"]
+            .iter()
+            .map(|t| format!("turn:127.0.0.1:{dead_port}?transport={t}"))
+            .collect(),
+        secret: "nobody-listens".into(),
+        ttl_secs: 600,
+    };
+    // Only TURN over TCP in the tickets (a relay behind a firewall that lets only TCP out).
+    let mut tcp_only = turn.config(600);
+    tcp_only.urls.retain(|u| u.ends_with("transport=tcp"));
+    for (config, want) in [
+        (turn.config(600), NetworkCheck::Ok),
+        (tcp_only, NetworkCheck::Ok),
+        (dead, NetworkCheck::Blocked),
+    ] {
+        let mut server = TestServer::start_with(TestServerOptions {
+            turn: Some(config),
+            ..TestServerOptions::default()
+        })
+        .await;
+        let meeting = server.create_meeting().await;
+        let citizen = with_devices(Call::join(server.config(), &meeting.code));
+        let s = citizen
+            .wait_for(Duration::from_secs(20), |s| *s == CallState::Waiting)
+            .await;
+        assert_eq!(
+            s,
+            CallState::Waiting,
+            "the check must not keep the citizen out"
+        );
+        let found = wait_citizen_check(
+            &server.url(),
+            STAFF_TOKEN,
+            Some(&meeting.meeting_id),
+            Duration::from_secs(15),
+            |c| c.network != NetworkCheck::Untested,
+        )
+        .await;
+        let (check, after) = found.unwrap_or_else(|last| panic!("no verdict; last {last:?}"));
+        eprintln!(
+            "pre-call check: {:?} on the staff API {after:?} after waiting",
+            check.network
+        );
+        assert_eq!(check.network, want);
+        assert_eq!(citizen.network_check(), want);
+        assert_eq!(citizen.state(), CallState::Waiting);
+        citizen.leave();
+        citizen.closed().await;
+        server.stop().await;
+    }
+}

@@ -26,6 +26,7 @@ import {
   openAndSignIn,
   pageStats,
   secureOriginFlags,
+  silentWav,
   startServer,
   waitFor,
   watchConsole,
@@ -190,22 +191,7 @@ async function main() {
       page.$$eval('#remotes .tile[data-role="citizen"]', (els) => els.length === 0), { timeoutMs: 5_000 })
       .then(() => true, () => false);
     check(gone && sim.exitCode === 0, `Ctrl-C leaves the meeting cleanly (exit ${sim.exitCode}; the page has no citizen tile)`);
-    const silence = join(out, 'silence.wav');
-    const header = Buffer.alloc(44);
-    const samples = 48_000;
-    header.write('RIFF', 0);
-    header.writeUInt32LE(36 + samples * 2, 4);
-    header.write('WAVEfmt ', 8);
-    header.writeUInt32LE(16, 16);
-    header.writeUInt16LE(1, 20);
-    header.writeUInt16LE(1, 22);
-    header.writeUInt32LE(48_000, 24);
-    header.writeUInt32LE(96_000, 28);
-    header.writeUInt16LE(2, 32);
-    header.writeUInt16LE(16, 34);
-    header.write('data', 36);
-    header.writeUInt32LE(samples * 2, 40);
-    writeFileSync(silence, Buffer.concat([header, Buffer.alloc(samples * 2)]));
+    const silence = silentWav(join(out, 'silence.wav'));
     sim = new Child('sim', binary('samtale-sim'), [
       'join', '--server', server.url, '--code', meeting.display, '--loopback', '--json', '--seconds', '120',
       '--audio', silence, '--drop-incoming', 'audio',

@@ -659,25 +659,36 @@ impl MediaIo {
         &self.hearing
     }
 
-    /// Our status for `peer`: our devices, and what we receive from them.
-    fn status_for(&self, peer: &str, speaking: bool, tracks: (bool, bool)) -> PeerStatus {
-        let receiving = self.receiving(peer);
+    /// Our microphone and camera as the others are told (status channel, pre-call check);
+    /// `tracks`: whether we send audio and video at all.
+    pub(crate) fn local_devices(&self, tracks: (bool, bool)) -> (MicrophoneState, CameraState) {
         let problem = self.device_problem.load(Ordering::Relaxed);
         let muted = self.audio.mic_muted();
-        PeerStatus {
-            v: STATUS_VERSION,
-            microphone: match (tracks.0, muted, problem) {
+        (
+            match (tracks.0, muted, problem) {
                 (false, _, _) => MicrophoneState::None,
                 (true, true, _) => MicrophoneState::Muted,
                 (true, false, 1) => MicrophoneState::Silent,
                 (true, false, _) => MicrophoneState::On,
             },
-            camera: match (tracks.1, self.camera_on.load(Ordering::Relaxed), problem) {
+            match (tracks.1, self.camera_on.load(Ordering::Relaxed), problem) {
                 (false, _, _) => CameraState::None,
                 (true, false, _) => CameraState::Off,
                 (true, true, 2) => CameraState::Dark,
                 (true, true, _) => CameraState::On,
             },
+        )
+    }
+
+    /// Our status for `peer`: our devices, and what we receive from them.
+    fn status_for(&self, peer: &str, speaking: bool, tracks: (bool, bool)) -> PeerStatus {
+        let receiving = self.receiving(peer);
+        let muted = self.audio.mic_muted();
+        let (microphone, camera) = self.local_devices(tracks);
+        PeerStatus {
+            v: STATUS_VERSION,
+            microphone,
+            camera,
             speaking: speaking && !muted,
             audio_packets: receiving.audio_packets,
             audio_sound: receiving.audio_sound,

@@ -10,6 +10,7 @@ mod audio_path;
 mod dtls_flights;
 mod media_io;
 mod peer;
+mod relay_probe;
 mod signalling;
 mod turn_tcp;
 
@@ -27,8 +28,8 @@ use media_io::MediaIo;
 use peer::{BuiltPeer, LocalTrack, PeerContext};
 use rtc::peer_connection::configuration::RTCOfferOptions;
 use samtale_protocol::{
-    ClientMessage, EndReason as WireEndReason, JoinCode, PROTOCOL_VERSION, Resume, ServerMessage,
-    SignalPayload, Ticket, WsErrorCode,
+    CheckReport, ClientMessage, EndReason as WireEndReason, FEATURE_CHECK, JoinCode, NetworkCheck,
+    PROTOCOL_VERSION, Resume, ServerMessage, SignalPayload, Ticket, WsErrorCode,
 };
 use signalling::SignallingHandle;
 use std::collections::HashMap;
@@ -154,6 +155,11 @@ pub(crate) enum Input {
     Timeout(Timer, u64),
     /// Media from a peer stalled or flows again (`crate::flow`).
     Flow(crate::flow::FlowChange),
+    /// The pre-call check's relay probes are done.
+    NetworkChecked(NetworkCheck),
+    /// The microphone or camera changed (mute, camera off, a device that gives nothing): the
+    /// pre-call check's report may have changed.
+    DevicesChanged,
 }
 
 /// A participant as the UI sees it.
@@ -173,6 +179,25 @@ struct Shared {
     my_id: Mutex<Option<String>>,
     done: watch::Sender<bool>,
     media: Arc<MediaIo>,
+    /// What the pre-call check found about the network (`Untested` until it is done).
+    network: Observable<NetworkCheck>,
+}
+
+impl Shared {
+    fn new(origin: Instant) -> Arc<Shared> {
+        let (state_tx, _) = watch::channel(CallState::Idle);
+        let (done, _) = watch::channel(false);
+        Arc::new(Shared {
+            state: Observable::new(CallState::Idle),
+            state_tx,
+            participants: Observable::new(Vec::new()),
+            stats: Arc::new(StatsRecorder::new(origin)),
+            my_id: Mutex::new(None),
+            done,
+            media: MediaIo::start(origin),
+            network: Observable::new(NetworkCheck::Untested),
+        })
+    }
 }
 
 /// A call. Cheap to clone; every clone controls the same call.
@@ -229,17 +254,7 @@ impl Call {
 
     fn start(config: CallConfig, start: Start) -> Call {
         let origin = Instant::now();
-        let (state_tx, _) = watch::channel(CallState::Idle);
-        let (done, _) = watch::channel(false);
-        let shared = Arc::new(Shared {
-            state: Observable::new(CallState::Idle),
-            state_tx,
-            participants: Observable::new(Vec::new()),
-            stats: Arc::new(StatsRecorder::new(origin)),
-            my_id: Mutex::new(None),
-            done,
-            media: MediaIo::start(origin),
-        });
+        let shared = Shared::new(origin);
         let (tx, rx) = mpsc::unbounded_channel();
         {
             let (flow_tx, mut flow_rx) = mpsc::unbounded_channel();
@@ -289,8 +304,9 @@ impl Call {
             peer_generation: 0,
             timers: HashMap::new(),
             timer_generation: 0,
+            check: CheckBook::default(),
         };
-        tokio::spawn(actor.run(rx, start, api));
+        tokio::spawn(supervised(actor.run(rx, start, api), Arc::clone(&shared)));
         Call {
             shared,
             handle: Arc::new(Handle { tx }),
@@ -417,17 +433,27 @@ impl Call {
     /// status, so the caseworker learns that the citizen's microphone gives no sound.
     pub fn set_device_problem(&self, problem: Option<crate::device_watch::DeviceProblem>) {
         self.shared.media.set_device_problem(problem);
+        let _ = self.handle.tx.send(Input::DevicesChanged);
+    }
+
+    /// What the silent pre-call check found about the network: whether a TURN relay can be
+    /// reached over UDP or at least over TCP (`Untested` until the probes are done, a few
+    /// seconds after the citizen has a seat, or when the server offers no TURN).
+    pub fn network_check(&self) -> NetworkCheck {
+        self.shared.network.get()
     }
 
     /// Mutes or unmutes the microphone (muted audio is sent as silence, which Opus DTX turns
     /// into almost nothing on the wire).
     pub fn set_microphone_muted(&self, muted: bool) {
         self.shared.media.set_mic_muted(muted);
+        let _ = self.handle.tx.send(Input::DevicesChanged);
     }
 
     /// Turns the camera on or off (off: no video is sent; on again: starts with a keyframe).
     pub fn set_camera_enabled(&self, enabled: bool) {
         self.shared.media.set_camera_on(enabled);
+        let _ = self.handle.tx.send(Input::DevicesChanged);
     }
 
     /// The platform says the network changed (Wi-Fi to cellular, a new address): the signalling
@@ -491,6 +517,37 @@ struct Actor {
     peer_generation: u64,
     timers: HashMap<Timer, (u64, tokio::task::JoinHandle<()>)>,
     timer_generation: u64,
+    check: CheckBook,
+}
+
+/// The pre-call check's bookkeeping: whether the current socket's server takes `check`, whether
+/// the probes ran, and what the server was last told (sent again on every new socket).
+#[derive(Default)]
+struct CheckBook {
+    supported: bool,
+    probed: bool,
+    sent: Option<CheckReport>,
+}
+
+/// Runs the call's task; should it panic (a bug), the call does not hang in its last state:
+/// the observers see `Failed(ServerError)` (the apps' "something went wrong" with the help line
+/// and "try again") and `closed()` returns. Dropping the actor closed its sockets and peer
+/// connections; the server holds the seat for its grace period, as after any dropped socket.
+async fn supervised(run: impl std::future::Future<Output = ()>, shared: Arc<Shared>) {
+    use futures_util::FutureExt;
+    if std::panic::AssertUnwindSafe(run)
+        .catch_unwind()
+        .await
+        .is_err()
+    {
+        log::error!("the call's task panicked: the call has failed");
+        shared.media.stop();
+        let failed = CallState::Failed(crate::PublicError::ServerError);
+        shared.state_tx.send_replace(failed.clone());
+        shared.state.set(failed);
+        shared.participants.set(Vec::new());
+        shared.done.send_replace(true);
+    }
 }
 
 /// Messages kept while the signalling socket is down (candidates, answers).
@@ -619,6 +676,12 @@ impl Actor {
                 };
                 self.feed(event).await;
             }
+            Input::NetworkChecked(network) => {
+                log::info!("pre-call check: network {network:?}");
+                self.shared.network.set(network);
+                self.send_check();
+            }
+            Input::DevicesChanged => self.send_check(),
             Input::LocalCandidate(peer, generation, init) => {
                 if self.peer_is_current(&peer, generation) {
                     self.send(ClientMessage::Signal {
@@ -680,9 +743,12 @@ impl Actor {
                 resume_secret,
                 resumed,
                 peers,
+                features,
                 ..
             } => {
                 self.shared.stats.welcomed();
+                self.check.supported = features.iter().any(|f| f == FEATURE_CHECK);
+                self.check.sent = None;
                 *self.shared.my_id.lock().unwrap_or_else(|p| p.into_inner()) =
                     Some(participant_id.clone());
                 self.seat = Some(Resume {
@@ -700,6 +766,8 @@ impl Actor {
                 for msg in std::mem::take(&mut self.outbox) {
                     self.send(msg);
                 }
+                self.start_relay_probes();
+                self.send_check();
             }
             ServerMessage::PeerJoined { peer } => {
                 self.feed(Event::PeerJoined(peer.participant_id)).await
@@ -1011,6 +1079,64 @@ impl Actor {
         }
     }
 
+    /// Once per call, when a citizen first has a seat: tries a TURN allocation over UDP and over
+    /// TCP in the background (at most [`relay_probe::PROBE_LIMIT`]); the verdict comes back as
+    /// `Input::NetworkChecked`. Never delays anything: the call goes on meanwhile.
+    fn start_relay_probes(&mut self) {
+        let Some(ticket) = self.ticket.as_ref() else {
+            return;
+        };
+        if self.check.probed || ticket.role != samtale_protocol::Role::Citizen {
+            return;
+        }
+        self.check.probed = true;
+        let servers = ticket.ice_servers.clone();
+        let bind = self.config.bind_addrs.clone();
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            use relay_probe::{PROBE_LIMIT, Transport, probe};
+            let (udp, tcp) = tokio::join!(
+                probe(&servers, Transport::Udp, &bind, PROBE_LIMIT),
+                probe(&servers, Transport::Tcp, &bind, PROBE_LIMIT)
+            );
+            log::debug!("relay probes: udp {udp:?}, tcp {tcp:?}");
+            let _ = tx.send(Input::NetworkChecked(crate::precheck::network_verdict(
+                udp, tcp,
+            )));
+        });
+    }
+
+    /// Tells the server what the pre-call check found, when it changed and the server takes it
+    /// (only on a socket that is up: a new socket's welcome sends it again).
+    fn send_check(&mut self) {
+        if !self.check.supported
+            || !self.sig_ready
+            || self
+                .ticket
+                .as_ref()
+                .is_none_or(|t| t.role != samtale_protocol::Role::Citizen)
+        {
+            return;
+        }
+        let (microphone, camera) = self
+            .shared
+            .media
+            .local_devices((self.config.send_audio, self.config.send_video));
+        let report = CheckReport {
+            network: self.shared.network.get(),
+            microphone,
+            camera,
+        };
+        if self.check.sent == Some(report) {
+            return;
+        }
+        if let Some(sig) = &self.sig
+            && sig.send(ClientMessage::Check(report))
+        {
+            self.check.sent = Some(report);
+        }
+    }
+
     fn send(&mut self, msg: ClientMessage) {
         if self.sig_ready
             && let Some(sig) = &self.sig
@@ -1259,4 +1385,45 @@ fn sdp_fingerprint(sdp: &str) -> Option<&str> {
     sdp.lines()
         .map(str::trim)
         .find_map(|l| l.strip_prefix("a=fingerprint:"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_call_task_fails_the_call_instead_of_hanging() {
+        let shared = Shared::new(Instant::now());
+        shared.state_tx.send_replace(CallState::InCall);
+        shared.state.set(CallState::InCall);
+        let mut done = shared.done.subscribe();
+        supervised(
+            async { panic!("a bug in the call's task") },
+            Arc::clone(&shared),
+        )
+        .await;
+        assert_eq!(
+            *shared.state_tx.borrow(),
+            CallState::Failed(crate::PublicError::ServerError)
+        );
+        assert_eq!(
+            shared.state.get(),
+            CallState::Failed(crate::PublicError::ServerError)
+        );
+        assert!(*done.borrow_and_update());
+    }
+
+    #[tokio::test]
+    async fn a_call_task_that_ends_normally_is_left_alone() {
+        let shared = Shared::new(Instant::now());
+        shared
+            .state_tx
+            .send_replace(CallState::Ended(EndReason::LocalLeave));
+        supervised(async {}, Arc::clone(&shared)).await;
+        assert_eq!(
+            *shared.state_tx.borrow(),
+            CallState::Ended(EndReason::LocalLeave)
+        );
+        assert!(!*shared.done.borrow());
+    }
 }

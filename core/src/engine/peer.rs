@@ -162,7 +162,9 @@ pub(crate) struct BuiltPeer {
 
 /// The ticket's ICE servers as the stack gets them. `turn:…?transport=tcp` URLs, which
 /// webrtc-rs cannot use itself, are served through a [`TcpTurnBridge`] each.
-async fn ice_servers_for_stack(servers: &[IceServer]) -> (Vec<RTCIceServer>, Vec<TcpTurnBridge>) {
+pub(super) async fn ice_servers_for_stack(
+    servers: &[IceServer],
+) -> (Vec<RTCIceServer>, Vec<TcpTurnBridge>) {
     let mut bridges = Vec::new();
     let mut out = Vec::new();
     for server in servers {

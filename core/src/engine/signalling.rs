@@ -68,7 +68,16 @@ pub(crate) fn open(
 ) -> SignallingHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let task = tokio::spawn(async move {
-        let reason = run(generation, &url, hello, tls, rx, &events).await;
+        use futures_util::FutureExt;
+        // A panic in the socket task (a bug) must not leave the call waiting for a socket that
+        // is gone: it is reported like any dropped socket, and the seat is resumed.
+        let reason = std::panic::AssertUnwindSafe(run(generation, &url, hello, tls, rx, &events))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                log::error!("the signalling task panicked");
+                Some(CoreError::Network("signalling task panicked".into()))
+            });
         if let Some(reason) = reason {
             let _ = events.send(Input::SignallingClosed(generation, reason));
         }

@@ -152,7 +152,7 @@ pub struct ShellTexts {
 pub fn shell_texts(brand: &BrandView, catalog: &Catalog) -> ShellTexts {
     let vars = Vars {
         municipality: brand.municipality.clone(),
-        phone: brand.help_phone.clone(),
+        phone: printed_phone(&brand.help_phone),
         hours: brand.help_hours.clone(),
         seconds: 0,
         name: String::new(),
@@ -335,6 +335,12 @@ pub struct ScreenInput {
     /// What the others' statuses say (`hearing`): they cannot hear or see the citizen, no sound
     /// comes from them, or they muted (said as mute, not as a fault).
     pub hearing: crate::hearing::Hearing,
+    /// What the silent pre-call check found about the network (`precheck`): before the call
+    /// starts, a network where no relay works is said, with what to do.
+    pub network: crate::precheck::NetworkCheck,
+    /// On the home screen: the presence question could not reach the server (no network, a
+    /// captive portal): said before the citizen presses the button.
+    pub server_unreachable: bool,
 }
 
 /// What the server said about the remembered room (`POST /api/v1/presence`).
@@ -358,6 +364,13 @@ pub fn grouped(digits: &str) -> String {
     out
 }
 
+/// The help line as the screens print it: its groups joined by no-break spaces, so that a
+/// large font moves the whole number to the next line instead of splitting it
+/// ("+45 70 12 34" / "56" reads as two numbers).
+pub fn printed_phone(phone: &str) -> String {
+    phone.split_whitespace().collect::<Vec<_>>().join("\u{a0}")
+}
+
 /// What to dial for a printed phone number: digits and a leading `+`.
 pub fn dial_string(phone: &str) -> String {
     let mut out = String::new();
@@ -373,7 +386,7 @@ pub fn dial_string(phone: &str) -> String {
 pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Screen {
     let vars = Vars {
         municipality: brand.municipality.clone(),
-        phone: brand.help_phone.clone(),
+        phone: printed_phone(&brand.help_phone),
         hours: brand.help_hours.clone(),
         seconds: match input.situation {
             Situation::Failed(PublicError::RateLimited { retry_after_secs }) => retry_after_secs,
@@ -623,10 +636,14 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
         input.situation,
         Situation::Joining | Situation::Waiting | Situation::InCall | Situation::Reconnecting
     );
-    let notice = if !live || input.overlay.is_some() {
+    let notice = if input.overlay.is_some() {
         None
-    } else {
+    } else if live {
         notice(input).map(t)
+    } else if id == "home" && input.server_unreachable {
+        Some(t("notice-server-unreachable"))
+    } else {
+        None
     };
     let announce = match (&code, &notice) {
         (
@@ -672,7 +689,8 @@ pub fn screen(input: &ScreenInput, brand: &BrandView, catalog: &Catalog) -> Scre
 }
 
 /// The one notice a live call's screen shows, most useful first: the citizen's own devices
-/// (they can fix those), then what keeps the others from hearing or seeing them, then the
+/// (they can fix those), then a network that blocks calls (before the call starts), then what
+/// keeps the others from hearing or seeing them, then the
 /// others' mute and camera (said as what they are, not as faults).
 fn notice(input: &ScreenInput) -> Option<&'static str> {
     use crate::device_watch::DeviceProblem;
@@ -684,6 +702,11 @@ fn notice(input: &ScreenInput) -> Option<&'static str> {
         Some(DeviceProblem::CameraDark) if input.camera_on => Some("notice-camera-dark"),
         _ => None,
     };
+    // Before the call starts (waiting, joining): a network where no relay works. Once media
+    // flows the question is answered.
+    let network = (matches!(input.situation, Situation::Joining | Situation::Waiting)
+        && crate::precheck::network_needs_notice(input.network))
+    .then_some("notice-network-blocked");
     let h = &input.hearing;
     let fault = match h.problem {
         // Muted: of course they cannot hear (the status says so, but a stale one may not).
@@ -694,7 +717,7 @@ fn notice(input: &ScreenInput) -> Option<&'static str> {
         Some(HearingProblem::PeerCannotSeeYou) if input.camera_on => Some("notice-peer-cannot-see"),
         _ => None,
     };
-    own.or(fault).or(if h.peer_muted {
+    own.or(network).or(fault).or(if h.peer_muted {
         Some("notice-peer-muted")
     } else if h.peer_camera_off {
         Some("notice-peer-camera-off")

@@ -27,6 +27,8 @@ fn input(situation: Situation, remembered: bool) -> ScreenInput {
         presence: None,
         device_problem: None,
         hearing: Default::default(),
+        network: Default::default(),
+        server_unreachable: false,
     }
 }
 
@@ -123,7 +125,10 @@ fn every_state_remembered_and_language_has_its_screen() {
                 assert_eq!(s.lang, *lang);
                 // Help on every screen, the same: the number to dial and its label.
                 assert_eq!(s.help.dial, "+4570123456", "{what}");
-                assert!(s.help.call.text.contains("70 12 34 56"), "{what}");
+                assert!(
+                    s.help.call.text.contains("70\u{a0}12\u{a0}34\u{a0}56"),
+                    "{what}"
+                );
                 assert!(!s.announce.trim().is_empty(), "{what}: nothing to announce");
                 // Headline and sentence together are plain language too (as written in the
                 // catalog: a variable such as the municipality's name counts as one word).
@@ -269,6 +274,24 @@ fn every_catalog_key_is_used_by_some_screen() {
                 }
             }
         }
+    }
+    // What the silent checks say: a network that blocks calls (waiting), a server the home
+    // screen cannot reach.
+    {
+        let mut i = input(Situation::Waiting, true);
+        i.network = crate::precheck::NetworkCheck::Blocked;
+        used.extend(
+            all_texts(&screen(&i, &brand(true, true), &da))
+                .into_iter()
+                .map(|t| t.id.to_owned()),
+        );
+        let mut i = input(Situation::Idle, true);
+        i.server_unreachable = true;
+        used.extend(
+            all_texts(&screen(&i, &brand(true, true), &da))
+                .into_iter()
+                .map(|t| t.id.to_owned()),
+        );
     }
     // What the others' statuses say, in the call.
     {
@@ -516,4 +539,88 @@ fn what_the_others_say_is_one_notice_own_devices_first_and_mute_is_not_a_fault()
     i.overlay = None;
     i.situation = Situation::Ended(EndReason::LocalLeave);
     assert_eq!(notice(&i), None);
+}
+
+#[test]
+fn a_network_that_blocks_calls_is_said_before_the_call_only() {
+    use crate::precheck::NetworkCheck;
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let b = brand(true, true);
+    let mut i = input(Situation::Waiting, true);
+    i.network = NetworkCheck::Blocked;
+    let s = screen(&i, &b, &da);
+    let notice = s.notice.as_ref().expect("a notice");
+    assert_eq!(notice.id, "notice-network-blocked");
+    assert_eq!(
+        s.id, "waiting",
+        "the same screen: the citizen can still wait"
+    );
+    assert!(
+        notice.text.contains("70\u{a0}12\u{a0}34\u{a0}56"),
+        "what to do includes the help line: {}",
+        notice.text
+    );
+    assert!(s.announce.ends_with(&notice.text), "{}", s.announce);
+    i.situation = Situation::Joining;
+    assert_eq!(
+        screen(&i, &b, &da).notice.map(|n| n.id),
+        Some("notice-network-blocked")
+    );
+    // Once in the call the question is answered; on the start screens there is no call.
+    for situation in [Situation::InCall, Situation::Reconnecting, Situation::Idle] {
+        i.situation = situation;
+        assert_eq!(screen(&i, &b, &da).notice, None, "{:?}", i.situation);
+    }
+    // UDP blocked but TCP works, or nothing to test: not the citizen's problem.
+    i.situation = Situation::Waiting;
+    for n in [
+        NetworkCheck::UdpBlocked,
+        NetworkCheck::Ok,
+        NetworkCheck::Untested,
+    ] {
+        i.network = n;
+        assert_eq!(screen(&i, &b, &da).notice, None, "{n:?}");
+    }
+    // The citizen's own device comes first (they can fix it).
+    i.network = NetworkCheck::Blocked;
+    i.device_problem = Some(DeviceProblem::MicrophoneSilent);
+    assert_eq!(
+        screen(&i, &b, &da).notice.map(|n| n.id),
+        Some("notice-microphone-silent")
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_said_on_the_home_screen_only() {
+    let da = Catalog::new("da", &BTreeMap::new()).unwrap_or_else(|e| panic!("{e}"));
+    let b = brand(true, true);
+    let mut i = input(Situation::Idle, true);
+    assert_eq!(screen(&i, &b, &da).notice, None);
+    i.server_unreachable = true;
+    let s = screen(&i, &b, &da);
+    assert_eq!(s.id, "home");
+    assert_eq!(
+        s.notice.as_ref().map(|n| n.id),
+        Some("notice-server-unreachable")
+    );
+    assert!(s.announce.ends_with(&s.notice.expect("notice").text));
+    // The button still works (the citizen may try anyway; the call says what fails).
+    assert_eq!(s.primary.map(|a| a.kind), Some(ActionKind::Rejoin));
+    // A question over it, or the code screen (no presence is asked there): nothing.
+    i.overlay = Some(Overlay::Permissions);
+    assert_eq!(screen(&i, &b, &da).notice, None);
+    i.overlay = None;
+    let code_entry = input(Situation::Idle, false);
+    assert_eq!(
+        screen(
+            &ScreenInput {
+                server_unreachable: true,
+                ..code_entry
+            },
+            &b,
+            &da
+        )
+        .notice,
+        None
+    );
 }

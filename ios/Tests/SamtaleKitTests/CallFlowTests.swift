@@ -37,7 +37,9 @@ final class CallFlowTests: XCTestCase {
         var tone = [Float](repeating: 0, count: AudioFormat.frame)
         var out = [Float](repeating: 0, count: AudioFormat.frame)
         while !done() {
-            if Date() > end { throw TestFailure(description: "timed out: \(what)") }
+            if Date() > end {
+                throw TestFailure(description: "timed out after \(Int(timeout)) s: \(what)\(Witness.shared.report())")
+            }
             if n % 6 == 0 && model.devices.camera { try pushCameraPicture(model, n) }
             if model.devices.microphone {
                 for i in 0..<tone.count { tone[i] = 0.25 * Float(sin(Double(i) * 2 * .pi / 48)) }

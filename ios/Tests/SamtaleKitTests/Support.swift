@@ -83,7 +83,8 @@ final class ScreenLog {
                     done = true
                     self?.waiter = nil
                     let ids = self?.screens.map(\.id).joined(separator: " -> ") ?? ""
-                    c.resume(throwing: TestFailure(description: "timed out waiting for \(what) (screens: \(ids))"))
+                    c.resume(throwing: TestFailure(
+                        description: "timed out after \(Int(timeout)) s waiting for \(what) (screens: \(ids))\(Witness.shared.report())"))
                 }
             }
         }
@@ -128,11 +129,44 @@ final class Lines: @unchecked Sendable {
         }
     }
 
+    /// The last `n` lines that `keep` accepts.
+    func tail(_ n: Int, _ keep: (String) -> Bool = { _ in true }) -> [String] {
+        cond.lock(); defer { cond.unlock() }
+        return Array(lines.filter(keep).suffix(n))
+    }
+
     /// The newest line for which `match` gives a value (no waiting).
     func newest<T>(_ match: (String) -> T?) -> T? {
         cond.lock(); defer { cond.unlock() }
         for line in lines.reversed() { if let m = match(line) { return m } }
         return nil
+    }
+}
+
+/// What the other processes of a test were doing, for the message of a wait that timed out
+/// (a caseworker's last lines and whether it still runs), so a failure on CI explains itself.
+final class Witness: @unchecked Sendable {
+    static let shared = Witness()
+    private let lock = NSLock()
+    private var watched: [(name: String, describe: () -> String)] = []
+
+    func watch(_ name: String, _ describe: @escaping () -> String) {
+        lock.lock(); defer { lock.unlock() }
+        watched.removeAll { $0.name == name }
+        watched.append((name, describe))
+    }
+
+    func forget(_ name: String) {
+        lock.lock(); defer { lock.unlock() }
+        watched.removeAll { $0.name == name }
+    }
+
+    /// "\n--- name ---\n…" for everything watched; empty when nothing is.
+    func report() -> String {
+        lock.lock()
+        let now = watched
+        lock.unlock()
+        return now.map { "\n--- \($0.name) ---\n\($0.describe())" }.joined()
     }
 }
 
@@ -176,15 +210,28 @@ final class Caseworker {
     let code: String
     private let process = Process()
     private let out: Lines
+    private let err: Lines
 
     init(_ server: Server) throws {
         process.executableURL = URL(fileURLWithPath: "\(binDir)/samtale-sim")
         process.arguments = ["host", "--server", server.url, "--token", server.token, "--loopback", "--json", "--seconds", "0"]
+        var env = ProcessInfo.processInfo.environment
+        env["RUST_LOG"] = "samtale_core=info"
+        process.environment = env
         let pipe = Pipe()
         process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
+        let errPipe = Pipe()
+        process.standardError = errPipe
         try process.run()
-        out = Lines(pipe)
+        let outLines = Lines(pipe), errLines = Lines(errPipe), proc = process
+        out = outLines
+        err = errLines
+        Witness.shared.watch("caseworker (samtale-sim host)") {
+            let running = proc.isRunning ? "running" : "exited with \(proc.terminationStatus)"
+            let story = outLines.tail(30) { !$0.contains("\"event\":\"media\"") }
+            let media = outLines.tail(1) { $0.contains("\"event\":\"media\"") }
+            return ([running, "stdout:"] + story + media + ["stderr:"] + errLines.tail(30)).joined(separator: "\n")
+        }
         guard let c = out.first({ line -> String? in
             guard line.contains("\"meeting created\""), let r = line.range(of: "\"code\":\"") else { return nil }
             return String(line[r.upperBound...].prefix { $0 != "\"" })
@@ -204,6 +251,7 @@ final class Caseworker {
     }
 
     deinit {
+        Witness.shared.forget("caseworker (samtale-sim host)")
         process.terminate()
         process.waitUntilExit()
     }
